@@ -1,0 +1,17 @@
+/**
+ * @module
+ * The Hono environment every route shares: services and the request's id and logger.
+ */
+import type { Logger } from "../src/ports/runtime.js";
+import type { Services } from "../src/services.js";
+
+export type AppEnv = {
+  Variables: {
+    services: Services;
+    requestId: string;
+    logger: Logger;
+    /** Set once the API client is authenticated, for the access log. */
+    clientId?: number;
+    calls?: number;
+  };
+};

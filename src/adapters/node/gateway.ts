@@ -1,0 +1,70 @@
+/**
+ * @module
+ * Builds the gateway's services for Node from a validated config: SQLite via better-sqlite3,
+ * pino, node:crypto hashing, in-memory rate limiters, upstreams from UPSTREAMS_FILE.
+ */
+import { mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { DestinationStream } from "pino";
+import { ConfigError, type GatewayConfig } from "../../config.js";
+import { buildRegistry, UpstreamsFileSchema, type UpstreamConfig } from "../../handlers/index.js";
+import type { Store } from "../../ports/store.js";
+import { createServices, type Services } from "../../services.js";
+import { memoryRateLimiter } from "../rate-limit/flexible.js";
+import { openBetterSqlite } from "../sqlite/better-sqlite3-driver.js";
+import { SqlStore } from "../sqlite/sql-store.js";
+import { nodeHasher } from "./hasher.js";
+import { createPinoLogger } from "./logger.js";
+
+export interface NodeGatewayOptions {
+  /** SQLite file, ":memory:", or undefined for DATA_DIR/batchgate.sqlite. */
+  sqliteFile?: string;
+  /** Log destination (tests capture it); default stdout. */
+  logDestination?: DestinationStream;
+  fetch?: typeof fetch;
+}
+
+export function loadUpstreams(file: string | undefined): UpstreamConfig[] {
+  if (!file) return [];
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, "utf8"));
+  } catch (e) {
+    throw new ConfigError("UPSTREAMS_FILE", `could not be read as JSON (${(e as Error).message})`);
+  }
+  const parsed = UpstreamsFileSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ConfigError("UPSTREAMS_FILE", `is invalid at ${issue.path.join(".") || "top level"}: ${issue.message}`);
+  }
+  return parsed.data.upstreams;
+}
+
+export function openSqliteStore(config: GatewayConfig, sqliteFile?: string): Store {
+  let filename = sqliteFile;
+  if (!filename) {
+    mkdirSync(config.DATA_DIR, { recursive: true });
+    filename = join(config.DATA_DIR, "batchgate.sqlite");
+  }
+  return new SqlStore(openBetterSqlite({ filename, synchronous: config.SQLITE_SYNCHRONOUS }));
+}
+
+export function buildNodeServices(config: GatewayConfig, opts: NodeGatewayOptions = {}): Services {
+  const upstreams = loadUpstreams(config.UPSTREAMS_FILE);
+  let handlers;
+  try {
+    handlers = buildRegistry(upstreams);
+  } catch (e) {
+    throw new ConfigError("UPSTREAMS_FILE", (e as Error).message);
+  }
+  return createServices({
+    config,
+    store: openSqliteStore(config, opts.sqliteFile),
+    handlers,
+    hasher: nodeHasher,
+    logger: createPinoLogger(config.LOG_LEVEL, opts.logDestination),
+    clientLimiter: memoryRateLimiter("client", config.CLIENT_RATE_LIMIT_POINTS, config.CLIENT_RATE_LIMIT_WINDOW_S),
+    tokenLimiter: memoryRateLimiter("token", config.TOKEN_RATE_LIMIT_POINTS, config.TOKEN_RATE_LIMIT_WINDOW_S),
+    fetch: opts.fetch,
+  });
+}

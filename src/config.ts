@@ -1,0 +1,83 @@
+/**
+ * @module
+ * Configuration, read once at start from environment-style strings and validated with zod.
+ * A bad value throws a ConfigError naming the variable; the entry points turn it into a
+ * message and a non-zero exit.
+ */
+import { z } from "zod";
+
+const int = (def: number, min: number, max: number) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === "") return def;
+      if (!/^\d+$/.test(v.trim())) {
+        ctx.addIssue({ code: "custom", message: `must be a whole number between ${min} and ${max}` });
+        return z.NEVER;
+      }
+      const n = Number(v.trim());
+      if (n < min || n > max) {
+        ctx.addIssue({ code: "custom", message: `must be between ${min} and ${max}` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+const oneOf = <T extends string>(values: readonly [T, ...T[]], def: T) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === "") return def;
+      if (!(values as readonly string[]).includes(v)) {
+        ctx.addIssue({ code: "custom", message: `must be one of ${values.join(", ")}` });
+        return z.NEVER;
+      }
+      return v as T;
+    });
+
+export const ConfigSchema = z.object({
+  PORT: int(8787, 1, 65535),
+  HOST: z.string().optional().default("0.0.0.0"),
+  DATA_DIR: z.string().optional().default("./data"),
+  DEMO_USERS: int(50, 0, 100_000),
+  MAX_CALLS: int(50, 1, 1000),
+  MAX_BODY_BYTES: int(1024 * 1024, 1024, 64 * 1024 * 1024),
+  BATCH_CONCURRENCY: int(10, 1, 1000),
+  MAX_INFLIGHT_CALLS: int(256, 1, 100_000),
+  CALL_TIMEOUT_MS: int(10_000, 1, 600_000),
+  BATCH_DEADLINE_MS: int(30_000, 1, 600_000),
+  LOG_LEVEL: oneOf(["trace", "debug", "info", "warn", "error", "fatal", "silent"], "info"),
+  RATE_LIMIT_COST: oneOf(["request", "call"], "call"),
+  CLIENT_RATE_LIMIT_POINTS: int(3000, 1, 1_000_000_000),
+  CLIENT_RATE_LIMIT_WINDOW_S: int(60, 1, 86_400),
+  TOKEN_RATE_LIMIT_POINTS: int(600, 1, 1_000_000_000),
+  TOKEN_RATE_LIMIT_WINDOW_S: int(60, 1, 86_400),
+  UPSTREAMS_FILE: z.string().optional(),
+  SQLITE_SYNCHRONOUS: oneOf(["FULL", "NORMAL"], "FULL"),
+});
+
+export type GatewayConfig = z.output<typeof ConfigSchema>;
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    detail: string,
+  ) {
+    super(`Invalid configuration: ${variable} ${detail}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** Validates environment-style strings; throws ConfigError naming the first bad variable. */
+export function parseConfig(env: Record<string, string | undefined>): GatewayConfig {
+  const picked: Record<string, string | undefined> = {};
+  for (const key of Object.keys(ConfigSchema.shape)) picked[key] = env[key];
+  const r = ConfigSchema.safeParse(picked);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    throw new ConfigError(String(issue.path[0] ?? "configuration"), issue.message);
+  }
+  return r.data;
+}

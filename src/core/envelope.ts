@@ -1,0 +1,62 @@
+/**
+ * @module
+ * The classic batch envelope (DESIGN §1.1): validated as a whole before anything runs.
+ */
+import { z } from "zod";
+import type { CallRequest } from "./engine.js";
+import { describeZodError } from "./engine.js";
+import { GatewayError } from "./errors.js";
+
+const CallSchema = z.strictObject({
+  call: z.string().min(1).max(255),
+  authorization: z.string().max(1024).optional(),
+  reference_id: z.string().min(1).max(255).optional(),
+  parameters: z.record(z.string(), z.unknown()).optional(),
+});
+
+const EnvelopeSchema = z.strictObject({
+  client_id: z.union([z.number(), z.string()]).optional(),
+  client_secret: z.string().max(255).optional(),
+  calls: z.array(z.unknown()),
+});
+
+export interface BatchEnvelope {
+  clientId?: number | string;
+  clientSecret?: string;
+  calls: CallRequest[];
+}
+
+/** Returns the calls array's length when the body has one, for charging the rate limit. */
+export function countCalls(body: unknown): number {
+  const calls = (body as { calls?: unknown } | null)?.calls;
+  return Array.isArray(calls) ? calls.length : 0;
+}
+
+export function isJsonObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** Validates the whole envelope; throws a GatewayError (nothing has run) on the first problem. */
+export function parseBatchEnvelope(body: Record<string, unknown>, maxCalls: number): BatchEnvelope {
+  const env = EnvelopeSchema.safeParse(body);
+  if (!env.success) throw new GatewayError("invalid_envelope", describeZodError(env.error, "body"));
+  const raw = env.data.calls;
+  if (raw.length < 1 || raw.length > maxCalls) {
+    throw new GatewayError("invalid_call_count", `calls must contain between 1 and ${maxCalls} calls; got ${raw.length}.`);
+  }
+  const calls: CallRequest[] = new Array(raw.length);
+  const seen = new Set<string>();
+  for (let i = 0; i < raw.length; i++) {
+    const c = CallSchema.safeParse(raw[i]);
+    if (!c.success) throw new GatewayError("invalid_envelope", describeZodError(c.error, `calls[${i}]`));
+    const ref = c.data.reference_id;
+    if (ref !== undefined) {
+      if (seen.has(ref)) {
+        throw new GatewayError("duplicate_reference_id", `reference_id ${JSON.stringify(ref)} appears more than once (calls[${i}]).`);
+      }
+      seen.add(ref);
+    }
+    calls[i] = c.data;
+  }
+  return { clientId: env.data.client_id, clientSecret: env.data.client_secret, calls };
+}

@@ -1,0 +1,70 @@
+/**
+ * @module
+ * What a handler is (DESIGN §2): a registered call with a zod schema, a required scope, an auth
+ * mode, and run(). Handlers never see HTTP; they get the principal, an abort signal carrying the
+ * call's deadline, and the services they need.
+ */
+import type { ZodType } from "zod";
+import type { RailProvider } from "../ports/rails.js";
+import type { Clock, Logger } from "../ports/runtime.js";
+import type { LedgerStore } from "../ports/store.js";
+
+export const SCOPES = [
+  "user:read",
+  "wallets:read",
+  "payments:read",
+  "payments:write",
+  "payouts:read",
+  "payouts:write",
+] as const;
+export type Scope = (typeof SCOPES)[number];
+
+/** The end user on whose behalf a call runs, from a verified access token. */
+export interface Principal {
+  userId: string;
+  scopes: ReadonlySet<string>;
+}
+
+/**
+ * How a call is authorized:
+ * - `user`: the gateway verifies the access token and the handler's scope; run() gets a principal.
+ * - `forward`: an access token must be present; the gateway does not verify it but hands it to
+ *   run() (upstream handlers forward it to the service that owns it).
+ * - `none`: no token needed.
+ */
+export type AuthMode = "user" | "forward" | "none";
+
+export interface HandlerServices {
+  ledger: LedgerStore;
+  rails: RailProvider;
+  clock: Clock;
+  fetch: typeof fetch;
+}
+
+export interface CallContext {
+  principal: Principal | null;
+  /** The raw access token, given only to `forward` handlers. */
+  authorization: string | null;
+  signal: AbortSignal;
+  requestId: string;
+  logger: Logger;
+  services: HandlerServices;
+}
+
+export interface HandlerDef<P = unknown, R = unknown> {
+  name: string;
+  summary: string;
+  auth: AuthMode;
+  scope?: Scope;
+  schema: ZodType<P>;
+  run(params: P, ctx: CallContext): Promise<R>;
+}
+
+export interface HandlerLookup {
+  get(name: string): HandlerDef | undefined;
+}
+
+/** Declares a handler with its parameter type inferred from the schema. */
+export function defineHandler<P, R>(def: HandlerDef<P, R>): HandlerDef {
+  return def as unknown as HandlerDef;
+}

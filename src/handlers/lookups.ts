@@ -1,0 +1,74 @@
+/**
+ * @module
+ * Read-only calls: /user, /wallet/find, /wallet/list, /payment/find, /payout/find.
+ */
+import { z } from "zod";
+import { GatewayError } from "../core/errors.js";
+import { defineHandler, type HandlerDef } from "../core/handler.js";
+import { idParam, paymentView, payoutView, requireOwned, userView, walletView } from "./shapes.js";
+
+export const lookupHandlers: HandlerDef[] = [
+  defineHandler({
+    name: "/user",
+    summary: "The access token's user.",
+    auth: "user",
+    scope: "user:read",
+    schema: z.strictObject({}),
+    async run(_p, ctx) {
+      const user = await ctx.services.ledger.getUser(ctx.principal!.userId);
+      if (!user) throw new GatewayError("not_found", "User not found.");
+      return userView(user);
+    },
+  }),
+  defineHandler({
+    name: "/wallet/find",
+    summary: "One of the user's wallets with its balance.",
+    auth: "user",
+    scope: "wallets:read",
+    schema: z.strictObject({ wallet_id: idParam("wal") }),
+    async run(p, ctx) {
+      const w = await ctx.services.ledger.getWallet(p.wallet_id);
+      return walletView(requireOwned(w, ctx.principal!.userId, "Wallet"));
+    },
+  }),
+  defineHandler({
+    name: "/wallet/list",
+    summary: "All of the user's wallets.",
+    auth: "user",
+    scope: "wallets:read",
+    schema: z.strictObject({}),
+    async run(_p, ctx) {
+      const wallets = await ctx.services.ledger.listWallets(ctx.principal!.userId);
+      return { wallets: wallets.map(walletView) };
+    },
+  }),
+  defineHandler({
+    name: "/payment/find",
+    summary: "A payment the user made or received.",
+    auth: "user",
+    scope: "payments:read",
+    schema: z.strictObject({ payment_id: idParam("pay") }),
+    async run(p, ctx) {
+      const { ledger } = ctx.services;
+      const payment = await ledger.getPayment(p.payment_id);
+      const me = ctx.principal!.userId;
+      if (payment && payment.userId !== me) {
+        // The payee may read it too.
+        const to = await ledger.getWallet(payment.toWalletId);
+        if (to?.userId === me) return paymentView(payment);
+      }
+      return paymentView(requireOwned(payment, me, "Payment"));
+    },
+  }),
+  defineHandler({
+    name: "/payout/find",
+    summary: "One of the user's payouts.",
+    auth: "user",
+    scope: "payouts:read",
+    schema: z.strictObject({ payout_id: idParam("po") }),
+    async run(p, ctx) {
+      const payout = await ctx.services.ledger.getPayout(p.payout_id);
+      return payoutView(requireOwned(payout, ctx.principal!.userId, "Payout"));
+    },
+  }),
+];

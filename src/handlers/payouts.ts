@@ -1,0 +1,104 @@
+/**
+ * @module
+ * Payouts from a wallet to an external rail: /payout/create and /payout/cancel.
+ *
+ * The wallet is debited into the payouts-in-flight account before the rail is asked, so money
+ * can never leave twice; the rail's answer then settles it (completed, pending) or refunds it
+ * (declined, unavailable, aborted).
+ */
+import { z } from "zod";
+import { GatewayError } from "../core/errors.js";
+import { defineHandler, type HandlerDef } from "../core/handler.js";
+import { newId } from "../core/ids.js";
+import type { RailResult } from "../ports/rails.js";
+import { amountParam, currencyParam, descriptionParam, idParam, payoutView, requireOwned, withMinorUnits } from "./shapes.js";
+
+const text = (max: number) => z.string().min(1).max(max);
+const common = { wallet_id: idParam("wal"), amount: amountParam, currency: currencyParam, description: descriptionParam };
+
+const CreatePayout = z
+  .discriminatedUnion("rail", [
+    z.strictObject({
+      ...common,
+      rail: z.literal("ach"),
+      destination: z.strictObject({
+        routing_number: z.string().regex(/^\d{9}$/, "must be 9 digits"),
+        account_number: z.string().regex(/^\d{4,17}$/, "must be 4 to 17 digits"),
+      }),
+    }),
+    z.strictObject({
+      ...common,
+      rail: z.literal("card"),
+      destination: z.strictObject({ card_token: z.string().regex(/^ctok_[A-Za-z0-9]{8,64}$/, "must be a card token (ctok_...)") }),
+    }),
+    z.strictObject({ ...common, rail: z.literal("paypal"), destination: z.strictObject({ email: z.email().max(254) }) }),
+    z.strictObject({
+      ...common,
+      rail: z.literal("venmo"),
+      destination: z.strictObject({ handle: z.string().regex(/^@[A-Za-z0-9_-]{2,30}$/, "must be a Venmo handle (@name)") }),
+    }),
+    z.strictObject({
+      ...common,
+      rail: z.literal("check"),
+      destination: z.strictObject({ name: text(100), address: text(300) }),
+    }),
+  ])
+  .transform(withMinorUnits);
+
+export const payoutHandlers: HandlerDef[] = [
+  defineHandler({
+    name: "/payout/create",
+    summary: "Send money from one of the user's wallets to an external rail (ach, card, paypal, venmo, check).",
+    auth: "user",
+    scope: "payouts:write",
+    schema: CreatePayout,
+    async run(p, ctx) {
+      const { ledger, rails, clock } = ctx.services;
+      const userId = ctx.principal!.userId;
+      requireOwned(await ledger.getWallet(p.wallet_id), userId, "Wallet");
+      ctx.signal.throwIfAborted();
+      const now = clock.now();
+      const payoutId = newId("po", now);
+      const begun = await ledger.beginPayout({
+        payoutId,
+        userId,
+        walletId: p.wallet_id,
+        amount: p.minor,
+        currency: p.currency,
+        rail: p.rail,
+        destination: p.destination as Record<string, string>,
+        description: p.description ?? null,
+        now,
+      });
+      if (!begun.ok) throw new GatewayError(begun.reason);
+
+      const answer: RailResult = await rails
+        .send({ payoutId, rail: p.rail, amount: p.minor, currency: p.currency, destination: p.destination }, ctx.signal)
+        .catch((): RailResult => ({ status: "unavailable", reason: "rail_error" }));
+      if (answer.status === "completed" || answer.status === "pending") {
+        const settled = await ledger.settlePayout(payoutId, { status: answer.status, providerReference: answer.providerReference }, clock.now());
+        return payoutView(settled!);
+      }
+      await ledger.settlePayout(payoutId, { status: "failed", failureCode: answer.reason }, clock.now());
+      if (answer.status === "declined") {
+        throw new GatewayError("payout_declined", `The rail declined payout ${payoutId} (${answer.reason}); the wallet was refunded.`);
+      }
+      throw new GatewayError("rail_unavailable", `The rail did not take payout ${payoutId} (${answer.reason}); the wallet was refunded.`);
+    },
+  }),
+  defineHandler({
+    name: "/payout/cancel",
+    summary: "Cancel a pending payout and refund its wallet.",
+    auth: "user",
+    scope: "payouts:write",
+    schema: z.strictObject({ payout_id: idParam("po") }),
+    async run(p, ctx) {
+      const { ledger, clock } = ctx.services;
+      requireOwned(await ledger.getPayout(p.payout_id), ctx.principal!.userId, "Payout");
+      ctx.signal.throwIfAborted();
+      const out = await ledger.cancelPayout(p.payout_id, clock.now());
+      if (!out.ok) throw new GatewayError(out.reason);
+      return payoutView(out.payout);
+    },
+  }),
+];

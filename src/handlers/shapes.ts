@@ -1,0 +1,82 @@
+/**
+ * @module
+ * Schemas and response shapes shared by the built-in handlers. Responses use the classic
+ * snake_case names; amounts are decimal strings.
+ */
+import { z } from "zod";
+import { GatewayError } from "../core/errors.js";
+import { formatAmount, isSupportedCurrency, parseAmount } from "../core/money.js";
+import type { Payment, Payout, User, Wallet } from "../ports/store.js";
+
+export const idParam = (prefix: string) =>
+  z
+    .string()
+    .min(1)
+    .max(64)
+    .regex(new RegExp(`^${prefix}_[A-Za-z0-9]+$`), `must be an id starting with ${prefix}_`);
+
+export const currencyParam = z
+  .string()
+  .regex(/^[A-Z]{3}$/, "must be an ISO 4217 code such as USD")
+  .refine(isSupportedCurrency, "is not a supported currency");
+
+export const descriptionParam = z.string().max(1024).optional();
+
+/** Adds `minor` (integer minor units) to an object with `amount` and `currency`, or reports the amount field. */
+export function withMinorUnits<T extends { amount: string; currency: string }>(v: T, ctx: z.RefinementCtx): T & { minor: number } {
+  const parsed = parseAmount(v.amount, v.currency);
+  if (!parsed.ok) {
+    ctx.addIssue({ code: "custom", path: ["amount"], message: parsed.reason });
+    return z.NEVER;
+  }
+  return { ...v, minor: parsed.minor };
+}
+
+export const amountParam = z.string().max(32);
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export function userView(u: User) {
+  return { user_id: u.userId, email: u.email, first_name: u.firstName, last_name: u.lastName, created_at: iso(u.createdAt) };
+}
+
+export function walletView(w: Wallet) {
+  return { wallet_id: w.walletId, user_id: w.userId, currency: w.currency, balance: formatAmount(w.balance, w.currency), created_at: iso(w.createdAt) };
+}
+
+export function paymentView(p: Payment) {
+  return {
+    payment_id: p.paymentId,
+    from_wallet_id: p.fromWalletId,
+    to_wallet_id: p.toWalletId,
+    amount: formatAmount(p.amount, p.currency),
+    currency: p.currency,
+    description: p.description,
+    status: p.status,
+    created_at: iso(p.createdAt),
+    reversed_at: p.reversedAt === null ? null : iso(p.reversedAt),
+  };
+}
+
+export function payoutView(p: Payout) {
+  return {
+    payout_id: p.payoutId,
+    wallet_id: p.walletId,
+    amount: formatAmount(p.amount, p.currency),
+    currency: p.currency,
+    rail: p.rail,
+    destination: p.destination,
+    description: p.description,
+    status: p.status,
+    failure_code: p.failureCode,
+    provider_reference: p.providerReference,
+    created_at: iso(p.createdAt),
+    updated_at: iso(p.updatedAt),
+  };
+}
+
+/** Throws not_found unless the principal owns the resource: someone else's looks absent. */
+export function requireOwned<T extends { userId: string }>(thing: T | null, userId: string, what: string): T {
+  if (!thing || thing.userId !== userId) throw new GatewayError("not_found", `${what} not found.`);
+  return thing;
+}

@@ -1,0 +1,64 @@
+/**
+ * @module
+ * Wires ports into the services the routes use. Each runtime's entry point builds the ports
+ * (store, limiters, logger, hasher) and calls createServices once.
+ */
+import PQueue from "p-queue";
+import type { GatewayConfig } from "./config.js";
+import { Authenticator } from "./core/auth.js";
+import { BatchEngine } from "./core/engine.js";
+import type { HandlerLookup } from "./core/handler.js";
+import { SandboxRail } from "./handlers/sandbox-rail.js";
+import type { RailProvider } from "./ports/rails.js";
+import type { RateLimiter } from "./ports/rate-limiter.js";
+import type { Clock, Logger, SecretHasher } from "./ports/runtime.js";
+import type { Store } from "./ports/store.js";
+
+export interface ServiceDeps {
+  config: GatewayConfig;
+  store: Store;
+  handlers: HandlerLookup;
+  hasher: SecretHasher;
+  logger: Logger;
+  /** Outer limit per API client (cost per request or per call). */
+  clientLimiter: RateLimiter;
+  /** Limit per access token across calls, batched or not. */
+  tokenLimiter: RateLimiter;
+  clock?: Clock;
+  rails?: RailProvider;
+  fetch?: typeof fetch;
+}
+
+export interface Services {
+  config: GatewayConfig;
+  store: Store;
+  auth: Authenticator;
+  engine: BatchEngine;
+  clientLimiter: RateLimiter;
+  logger: Logger;
+}
+
+export const systemClock: Clock = { now: () => Date.now() };
+
+export function createServices(deps: ServiceDeps): Services {
+  const clock = deps.clock ?? systemClock;
+  const auth = new Authenticator(deps.store.clients, deps.store.tokens, deps.hasher, clock);
+  const engine = new BatchEngine({
+    handlers: deps.handlers,
+    auth,
+    tokenLimiter: deps.tokenLimiter,
+    services: {
+      ledger: deps.store.ledger,
+      rails: deps.rails ?? new SandboxRail(),
+      clock,
+      fetch: deps.fetch ?? ((input, init) => fetch(input, init)),
+    },
+    inflight: new PQueue({ concurrency: deps.config.MAX_INFLIGHT_CALLS }),
+    options: {
+      batchConcurrency: deps.config.BATCH_CONCURRENCY,
+      callTimeoutMs: deps.config.CALL_TIMEOUT_MS,
+      batchDeadlineMs: deps.config.BATCH_DEADLINE_MS,
+    },
+  });
+  return { config: deps.config, store: deps.store, auth, engine, clientLimiter: deps.clientLimiter, logger: deps.logger };
+}
