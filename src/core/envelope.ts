@@ -11,7 +11,9 @@ const CallSchema = z.strictObject({
   call: z.string().min(1).max(255),
   authorization: z.string().max(1024).optional(),
   reference_id: z.string().min(1).max(255).optional(),
-  parameters: z.record(z.string(), z.unknown()).optional(),
+  // Kept as the very object JSON.parse made (a record schema would rebuild it and turn an own
+  // "__proto__" key into a prototype); each handler's strict schema then names any unknown key.
+  parameters: z.custom<Record<string, unknown>>(isJsonObject, "must be a JSON object").optional(),
 });
 
 const EnvelopeSchema = z.strictObject({

@@ -32,7 +32,9 @@ export function withMinorUnits<T extends { amount: string; currency: string }>(v
   return { ...v, minor: parsed.minor };
 }
 
-export const amountParam = z.string().max(32);
+export const amountParam = z
+  .string({ error: (iss) => (iss.input === undefined ? "is required" : 'must be a decimal string such as "10.00", not a number') })
+  .max(32, "is too long for an amount");
 
 const iso = (ms: number) => new Date(ms).toISOString();
 

@@ -5,6 +5,7 @@
  * the request id; a 2xx JSON answer is the call's response, anything else is the call's error.
  */
 import { z } from "zod";
+import { isJsonObject } from "../core/envelope.js";
 import { GatewayError } from "../core/errors.js";
 import { defineHandler, type HandlerDef } from "../core/handler.js";
 
@@ -30,7 +31,7 @@ export function upstreamHandler(up: UpstreamConfig): HandlerDef {
     name: up.call,
     summary: up.summary ?? `Forwarded to ${new URL(up.url).host}`,
     auth: up.auth,
-    schema: z.record(z.string(), z.unknown()),
+    schema: z.custom<Record<string, unknown>>(isJsonObject, "must be a JSON object"),
     async run(params, ctx) {
       const headers: Record<string, string> = { "content-type": "application/json", "x-request-id": ctx.requestId };
       if (ctx.authorization) headers.authorization = `Bearer ${ctx.authorization}`;

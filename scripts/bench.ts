@@ -1,0 +1,534 @@
+/**
+ * @module
+ * `npm run bench`: batch path vs. separate requests, against the real server.
+ *
+ * Starts `node --import tsx src/node.ts` as a child process (so the measured pid is the server
+ * itself, not a wrapper) on a fresh temp DATA_DIR and a free 127.0.0.1 port, with DEMO_USERS=50,
+ * LOG_LEVEL=warn and both rate limits at 1,000,000,000 points so the bench is never throttled.
+ * LOG_LEVEL=warn because at `info` the gateway writes one pino line per request, and the bench
+ * would then largely measure logging to a pipe rather than the gateway.
+ *
+ *   A  POST /batch/create: one 50-call batch of /wallet/find, each call with a different user's
+ *      token and that user's wallet, client credentials in the body.
+ *   B  the same 50 calls as 50 separate POST /v2/wallet/find requests (Bearer token), cycled.
+ *
+ * Both scenarios are checked for correct answers before and after they are measured, and any
+ * non-2xx, error or timeout during warm-up or measurement fails the run. Each scenario gets a
+ * warm-up, then a measured window bracketed by reads of the server's utime+stime
+ * (/proc/<pid>/stat) and followed by its VmRSS (/proc/<pid>/status).
+ *
+ * Environment (all optional):
+ *   BENCH_SECONDS          measured seconds per scenario (default 10)
+ *   BENCH_WARMUP_SECONDS   warm-up seconds per scenario (default 3; 0 skips it)
+ *   BENCH_CONNECTIONS      autocannon connections (default 10)
+ *   BENCH_VERIFY_BODIES=1  also check every response body during the runs (costs client CPU,
+ *                          which shares the machine with the server; off by default)
+ *   BENCH_ENFORCE_TARGETS=1  exit 2 when a target is missed (default: report only)
+ *   BENCH_SERVER_NODE_ARGS extra node flags for the server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p"
+ *   BENCH_KEEP_DATA=1      keep the temp DATA_DIR (SQLite + demo credentials) afterwards
+ *   BENCH_SCENARIOS=A      run only A (or only B), e.g. to profile one path; no ratio/targets then
+ *
+ * Everything lands in a fresh temp directory (printed): server.log, bench-results.json and,
+ * only while running (or with BENCH_KEEP_DATA=1), data/. Only 127.0.0.1 is contacted.
+ */
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { createServer } from "node:net";
+import { cpus, tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { ConfigSchema } from "../src/config.js";
+
+// ---------------------------------------------------------------------------------------------
+// autocannon has no bundled types and @types/autocannon is not installed: the part used here.
+
+interface CannonRequest {
+  method?: string;
+  path?: string;
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+interface CannonOptions {
+  url: string;
+  connections: number;
+  duration: number;
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string;
+  requests?: CannonRequest[];
+  timeout?: number;
+  verifyBody?: (body: string) => boolean;
+}
+
+interface CannonHist {
+  average: number;
+  mean: number;
+  p50: number;
+  p99: number;
+  max: number;
+  total: number;
+}
+
+interface CannonResult {
+  duration: number;
+  errors: number;
+  timeouts: number;
+  mismatches: number;
+  non2xx: number;
+  resets: number;
+  "2xx": number;
+  statusCodeStats: Record<string, { count: number }>;
+  latency: CannonHist;
+  requests: CannonHist & { sent: number };
+}
+
+type Autocannon = (opts: CannonOptions, cb: (err: Error | null, result: CannonResult) => void) => { stop(): void };
+const autocannon = createRequire(import.meta.url)("autocannon") as Autocannon;
+
+// ---------------------------------------------------------------------------------------------
+// Settings.
+
+function envInt(name: string, def: number, min: number, max: number): number {
+  const v = process.env[name];
+  if (v === undefined || v.trim() === "") return def;
+  if (!/^\d+$/.test(v.trim()) || Number(v) < min || Number(v) > max) {
+    throw new BenchError(`${name} must be a whole number between ${min} and ${max}; got ${JSON.stringify(v)}.`);
+  }
+  return Number(v);
+}
+
+class BenchError extends Error {}
+
+const HOST = "127.0.0.1";
+const USERS = 50;
+const HIGH_LIMIT = "1000000000";
+const LOG_LEVEL = "warn";
+const TARGET_RATIO = 10;
+const TARGET_CPU_US = 5;
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+
+interface DemoCredentials {
+  clients: { client_id: number; client_secret: string }[];
+  users: { user_id: string; access_token: string; scopes: string[]; wallets: { wallet_id: string; currency: string; balance: string }[] }[];
+}
+
+interface ScenarioFigures {
+  name: string;
+  description: string;
+  calls_per_request: number;
+  measured_seconds: number;
+  requests: number;
+  calls: number;
+  requests_per_s: number;
+  calls_per_s: number;
+  latency_p50_ms: number;
+  latency_p99_ms: number;
+  latency_mean_ms: number;
+  server_cpu_s: number;
+  server_cpu_utilisation: number;
+  server_cpu_us_per_call: number;
+  server_rss_mb: number;
+  server_rss_peak_mb: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server process.
+
+let server: ChildProcess | null = null;
+let serverExited: Promise<void> = Promise.resolve();
+let root = "";
+let dataDir = "";
+let logFile = "";
+let keepData = false;
+
+function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once("error", rej);
+    s.listen(0, HOST, () => {
+      const addr = s.address();
+      const port = typeof addr === "object" && addr ? addr.port : 0;
+      s.close(() => (port ? res(port) : rej(new BenchError("could not get a free port"))));
+    });
+  });
+}
+
+function startServer(port: number, extraNodeArgs: string[]): ChildProcess {
+  const env: Record<string, string | undefined> = { ...process.env };
+  // Nothing from the caller's environment may reconfigure the server under test.
+  for (const key of Object.keys(ConfigSchema.shape)) delete env[key];
+  Object.assign(env, {
+    PORT: String(port),
+    HOST,
+    DATA_DIR: dataDir,
+    DEMO_USERS: String(USERS),
+    LOG_LEVEL,
+    CLIENT_RATE_LIMIT_POINTS: HIGH_LIMIT,
+    TOKEN_RATE_LIMIT_POINTS: HIGH_LIMIT,
+  });
+  const fd = openSync(logFile, "a");
+  try {
+    const child = spawn(process.execPath, [...extraNodeArgs, "--import", "tsx", "src/node.ts"], {
+      cwd: REPO,
+      env,
+      stdio: ["ignore", fd, fd],
+    });
+    serverExited = new Promise((res) => child.once("exit", () => res()));
+    return child;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+async function stopServer(): Promise<void> {
+  const child = server;
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  child.kill("SIGTERM");
+  const killed = await Promise.race([serverExited.then(() => true), sleep(7000).then(() => false)]);
+  if (!killed) {
+    child.kill("SIGKILL");
+    await Promise.race([serverExited, sleep(2000)]);
+  }
+}
+
+async function waitReady(base: string, timeoutMs: number): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  let last = "";
+  while (Date.now() < until) {
+    if (server && (server.exitCode !== null || server.signalCode !== null)) {
+      throw new BenchError(`the server exited during start (code ${server.exitCode}, signal ${server.signalCode})`);
+    }
+    try {
+      const r = await fetch(`${base}/readyz`, { signal: AbortSignal.timeout(1000) });
+      if (r.status === 200) return;
+      last = `HTTP ${r.status}`;
+    } catch (e) {
+      last = (e as Error).message;
+    }
+    await sleep(100);
+  }
+  throw new BenchError(`GET /readyz did not answer 200 within ${timeoutMs / 1000} s (last: ${last})`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// /proc readings.
+
+const CLK_TCK = (() => {
+  try {
+    const n = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
+    return Number.isFinite(n) && n > 0 ? n : 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** utime + stime of the whole process (all threads), in seconds. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // Fields after "(comm)": state is field 3, utime 14, stime 15 (1-based).
+  const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(rest[11]) + Number(rest[12])) / CLK_TCK;
+}
+
+/** VmRSS and VmHWM in MB. */
+function memoryMb(pid: number): { rss: number; peak: number } {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN);
+  return { rss: kb("VmRSS") / 1024, peak: kb("VmHWM") / 1024 };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios.
+
+interface Scenario {
+  name: "A" | "B";
+  description: string;
+  callsPerRequest: number;
+  cannon: Omit<CannonOptions, "connections" | "duration">;
+  /** Sends the scenario's traffic once with fetch and throws unless every answer is right. */
+  verify(): Promise<string>;
+  /** Cheap per-response check for BENCH_VERIFY_BODIES=1. */
+  bodyOk(body: string): boolean;
+}
+
+function scenarios(base: string, creds: DemoCredentials): Scenario[] {
+  const client = creds.clients[0];
+  const users = creds.users.slice(0, USERS);
+  if (!client) throw new BenchError("demo-credentials.json has no client");
+  if (users.length < USERS) throw new BenchError(`demo-credentials.json has ${users.length} users; ${USERS} needed`);
+  const calls = users.map((u, i) => {
+    const wallet = u.wallets[0]?.wallet_id;
+    if (!wallet) throw new BenchError(`user ${u.user_id} has no wallet`);
+    return { token: u.access_token, wallet, ref: `c${i}` };
+  });
+
+  const batchBody = JSON.stringify({
+    client_id: client.client_id,
+    client_secret: client.client_secret,
+    calls: calls.map((c) => ({ call: "/wallet/find", authorization: c.token, reference_id: c.ref, parameters: { wallet_id: c.wallet } })),
+  });
+  const json = { "content-type": "application/json" };
+
+  const a: Scenario = {
+    name: "A",
+    description: `POST /batch/create, one batch of ${USERS} × /wallet/find (a different user's token per call)`,
+    callsPerRequest: USERS,
+    cannon: { url: `${base}/batch/create`, method: "POST", headers: json, body: batchBody },
+    async verify() {
+      const r = await fetch(`${base}/batch/create`, { method: "POST", headers: json, body: batchBody, signal: AbortSignal.timeout(10_000) });
+      const text = await r.text();
+      if (r.status !== 200) throw new BenchError(`A: POST /batch/create answered ${r.status}: ${text.slice(0, 500)}`);
+      const out = JSON.parse(text) as { calls?: { reference_id: string | null; status: number; response: { wallet_id?: string } }[] };
+      if (!Array.isArray(out.calls) || out.calls.length !== USERS) throw new BenchError(`A: expected ${USERS} results; got ${text.slice(0, 500)}`);
+      out.calls.forEach((res, i) => {
+        if (res.status !== 200 || res.reference_id !== calls[i].ref || res.response?.wallet_id !== calls[i].wallet) {
+          throw new BenchError(`A: call ${i} is wrong: ${JSON.stringify(res).slice(0, 500)}`);
+        }
+      });
+      return `batch 200, ${USERS}/${USERS} calls 200 with the right wallet`;
+    },
+    bodyOk: (body) => !/"status":[1-5]\d\d/.test(body.replace(/"status":200/g, "")),
+  };
+
+  const requests: CannonRequest[] = calls.map((c) => ({
+    method: "POST",
+    path: "/v2/wallet/find",
+    headers: { ...json, authorization: `Bearer ${c.token}` },
+    body: JSON.stringify({ wallet_id: c.wallet }),
+  }));
+  const b: Scenario = {
+    name: "B",
+    description: `${USERS} separate POST /v2/wallet/find requests (Bearer token), cycled`,
+    callsPerRequest: 1,
+    cannon: { url: base, requests },
+    async verify() {
+      for (let i = 0; i < requests.length; i++) {
+        const q = requests[i];
+        const r = await fetch(`${base}${q.path}`, { method: "POST", headers: q.headers, body: q.body, signal: AbortSignal.timeout(10_000) });
+        const text = await r.text();
+        if (r.status !== 200) throw new BenchError(`B: request ${i} answered ${r.status}: ${text.slice(0, 500)}`);
+        const w = (JSON.parse(text) as { wallet_id?: string }).wallet_id;
+        if (w !== calls[i].wallet) throw new BenchError(`B: request ${i} returned the wrong wallet: ${text.slice(0, 500)}`);
+      }
+      return `${USERS}/${USERS} requests 200 with the right wallet`;
+    },
+    bodyOk: (body) => body.includes('"wallet_id":"wal'),
+  };
+  return [a, b];
+}
+
+function runCannon(opts: CannonOptions): Promise<CannonResult> {
+  return new Promise((res, rej) => {
+    autocannon(opts, (err, result) => (err ? rej(err) : res(result)));
+  });
+}
+
+/** Throws unless every response of the run was a 2xx (and, when checked, had a correct body). */
+function assertClean(label: string, r: CannonResult) {
+  const problems: string[] = [];
+  if (r.non2xx > 0) problems.push(`${r.non2xx} non-2xx responses (${JSON.stringify(r.statusCodeStats)})`);
+  if (r.errors > 0) problems.push(`${r.errors} errors`);
+  if (r.timeouts > 0) problems.push(`${r.timeouts} timeouts`);
+  if (r.mismatches > 0) problems.push(`${r.mismatches} responses with a wrong body`);
+  if (r["2xx"] === 0) problems.push("no successful responses at all");
+  if (problems.length) throw new BenchError(`${label}: ${problems.join("; ")}`);
+}
+
+async function measure(s: Scenario, pid: number, seconds: number, warmup: number, connections: number, verifyBodies: boolean): Promise<ScenarioFigures> {
+  const opts = (duration: number): CannonOptions => ({
+    ...s.cannon,
+    connections,
+    duration,
+    timeout: 10,
+    ...(verifyBodies ? { verifyBody: s.bodyOk } : {}),
+  });
+  log(`  ${s.name}: verify … ${await s.verify()}`);
+  if (warmup > 0) {
+    log(`  ${s.name}: warm-up ${warmup} s …`);
+    assertClean(`${s.name} warm-up`, await runCannon(opts(warmup)));
+  }
+  log(`  ${s.name}: measuring ${seconds} s …`);
+  const cpu0 = cpuSeconds(pid);
+  const t0 = process.hrtime.bigint();
+  const r = await runCannon(opts(seconds));
+  const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+  // autocannon drops the requests still in flight when time is up; give the server 100 ms to
+  // finish them so their CPU is counted (this errs towards a higher CPU per call).
+  await sleep(100);
+  const cpu1 = cpuSeconds(pid);
+  const mem = memoryMb(pid);
+  assertClean(`${s.name} measured run`, r);
+  log(`  ${s.name}: verify again … ${await s.verify()}`);
+
+  const okRequests = r["2xx"];
+  const calls = okRequests * s.callsPerRequest;
+  const cpu = cpu1 - cpu0;
+  return {
+    name: s.name,
+    description: s.description,
+    calls_per_request: s.callsPerRequest,
+    measured_seconds: round(wall, 3),
+    requests: okRequests,
+    calls,
+    requests_per_s: round(okRequests / wall, 1),
+    calls_per_s: round(calls / wall, 1),
+    latency_p50_ms: r.latency.p50,
+    latency_p99_ms: r.latency.p99,
+    latency_mean_ms: round(r.latency.mean, 2),
+    server_cpu_s: round(cpu, 2),
+    server_cpu_utilisation: round(cpu / (wall + 0.1), 3),
+    server_cpu_us_per_call: round((cpu * 1e6) / calls, 2),
+    server_rss_mb: round(mem.rss, 1),
+    server_rss_peak_mb: round(mem.peak, 1),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output.
+
+const log = (s: string) => process.stdout.write(s + "\n");
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const round = (n: number, d: number) => Math.round(n * 10 ** d) / 10 ** d;
+const fmt = (n: number, d = 0) => n.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d });
+
+function printScenario(f: ScenarioFigures) {
+  log(`\nScenario ${f.name}: ${f.description}`);
+  if (f.calls_per_request > 1) log(`  batches/s          ${fmt(f.requests_per_s, 1)}   (${fmt(f.requests)} batches in ${f.measured_seconds} s)`);
+  else log(`  requests/s         ${fmt(f.requests_per_s, 1)}   (${fmt(f.requests)} requests in ${f.measured_seconds} s)`);
+  log(`  calls/s            ${fmt(f.calls_per_s, 1)}`);
+  log(`  latency p50 / p99  ${f.latency_p50_ms} ms / ${f.latency_p99_ms} ms   (mean ${f.latency_mean_ms} ms, per HTTP request)`);
+  log(`  server CPU/call    ${fmt(f.server_cpu_us_per_call, 2)} µs   (${f.server_cpu_s} s CPU, ${fmt(f.server_cpu_utilisation * 100, 0)}% of one core)`);
+  log(`  server RSS         ${fmt(f.server_rss_mb, 1)} MB   (peak ${fmt(f.server_rss_peak_mb, 1)} MB)`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main.
+
+function cleanup() {
+  if (server && server.exitCode === null && server.signalCode === null) {
+    try {
+      server.kill("SIGKILL");
+    } catch {
+      /* already gone */
+    }
+  }
+  if (dataDir && !keepData && existsSync(dataDir)) rmSync(dataDir, { recursive: true, force: true });
+}
+
+async function main(): Promise<number> {
+  const seconds = envInt("BENCH_SECONDS", 10, 1, 3600);
+  const warmup = envInt("BENCH_WARMUP_SECONDS", 3, 0, 600);
+  const connections = envInt("BENCH_CONNECTIONS", 10, 1, 10_000);
+  const verifyBodies = process.env.BENCH_VERIFY_BODIES === "1";
+  const enforce = process.env.BENCH_ENFORCE_TARGETS === "1";
+  keepData = process.env.BENCH_KEEP_DATA === "1";
+  const only = (process.env.BENCH_SCENARIOS ?? "A,B").toUpperCase().split(/[\s,]+/).filter(Boolean);
+  if (only.length === 0 || only.some((x) => x !== "A" && x !== "B")) throw new BenchError(`BENCH_SCENARIOS must list A and/or B; got ${JSON.stringify(process.env.BENCH_SCENARIOS)}.`);
+  const extraNodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
+
+  // Hard stop: the run is bounded even if something hangs.
+  const budgetS = 60 + 2 * (seconds + warmup + 30);
+  setTimeout(() => {
+    process.stderr.write(`\nbench: gave up after ${budgetS} s\n`);
+    cleanup();
+    process.exit(3);
+  }, budgetS * 1000).unref();
+
+  root = mkdtempSync(join(tmpdir(), "batchgate-bench-"));
+  dataDir = join(root, "data");
+  logFile = join(root, "server.log");
+  const port = await freePort();
+  const base = `http://${HOST}:${port}`;
+
+  log(`Batchgate bench — Node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model.trim() ?? "?"}), CLK_TCK ${CLK_TCK}`);
+  log(`  ${seconds} s measured after ${warmup} s warm-up per scenario, ${connections} connections, pipelining 1`);
+  log(`  server: node ${[...extraNodeArgs, "--import", "tsx", "src/node.ts"].join(" ")} on ${base}`);
+  log(`  DEMO_USERS=${USERS} LOG_LEVEL=${LOG_LEVEL} CLIENT_RATE_LIMIT_POINTS=TOKEN_RATE_LIMIT_POINTS=${HIGH_LIMIT}, other settings default`);
+  log(`  temp dir: ${root}`);
+
+  server = startServer(port, extraNodeArgs);
+  const pid = server.pid;
+  if (!pid) throw new BenchError("the server did not start");
+  await waitReady(base, 30_000);
+  const credsFile = join(dataDir, "demo-credentials.json");
+  if (!existsSync(credsFile)) throw new BenchError(`${credsFile} was not written`);
+  const creds = JSON.parse(readFileSync(credsFile, "utf8")) as DemoCredentials;
+  const startMem = memoryMb(pid);
+  log(`  server pid ${pid} ready, RSS ${fmt(startMem.rss, 1)} MB`);
+
+  const figures: ScenarioFigures[] = [];
+  for (const s of scenarios(base, creds).filter((s) => only.includes(s.name))) {
+    figures.push(await measure(s, pid, seconds, warmup, connections, verifyBodies));
+  }
+  for (const f of figures) printScenario(f);
+  if (figures.length < 2) {
+    const resultsFile = join(root, "bench-results.json");
+    writeFileSync(resultsFile, JSON.stringify({ at: new Date().toISOString(), node: process.version, scenarios: figures }, null, 2) + "\n");
+    log(`\nOnly scenario ${only.join("")} ran (BENCH_SCENARIOS); no ratio or targets. Results JSON: ${resultsFile}`);
+    return 0;
+  }
+  const [a, b] = figures;
+
+  const ratio = a.calls_per_s / b.calls_per_s;
+  const ratioMet = ratio >= TARGET_RATIO;
+  const cpuMet = a.server_cpu_us_per_call < TARGET_CPU_US;
+  log(`\nRatio calls/s A ÷ B: ${fmt(ratio, 2)}×`);
+  log(`Targets:`);
+  log(`  [${ratioMet ? "MET" : "MISSED"}] batch path ≥ ${TARGET_RATIO}× the calls/s of separate requests: ${fmt(ratio, 2)}×`);
+  log(`  [${cpuMet ? "MET" : "MISSED"}] a ${USERS}-call batch costs < ${TARGET_CPU_US} µs of server CPU per call: ${fmt(a.server_cpu_us_per_call, 2)} µs`);
+
+  const resultsFile = join(root, "bench-results.json");
+  const results = {
+    at: new Date().toISOString(),
+    node: process.version,
+    cpus: cpus().length,
+    cpu_model: cpus()[0]?.model.trim() ?? null,
+    clk_tck: CLK_TCK,
+    settings: { seconds, warmup_seconds: warmup, connections, verify_bodies: verifyBodies, users: USERS, log_level: LOG_LEVEL, server_node_args: extraNodeArgs },
+    server_start_rss_mb: round(startMem.rss, 1),
+    scenarios: { A: a, B: b },
+    ratio_calls_per_s: round(ratio, 3),
+    targets: {
+      ratio: { target: TARGET_RATIO, value: round(ratio, 3), met: ratioMet },
+      batch_cpu_us_per_call: { target: TARGET_CPU_US, value: a.server_cpu_us_per_call, met: cpuMet },
+    },
+  };
+  writeFileSync(resultsFile, JSON.stringify(results, null, 2) + "\n");
+  log(`\nResults JSON: ${resultsFile}`);
+  log(
+    `SUMMARY A ${fmt(a.calls_per_s, 0)} calls/s (${fmt(a.requests_per_s, 1)} batches/s, ${a.server_cpu_us_per_call} µs CPU/call, p99 ${a.latency_p99_ms} ms) | ` +
+      `B ${fmt(b.calls_per_s, 0)} calls/s (${b.server_cpu_us_per_call} µs CPU/call, p99 ${b.latency_p99_ms} ms) | ` +
+      `ratio ${fmt(ratio, 2)}× [${ratioMet ? "met" : "MISSED"}] | batch CPU/call < ${TARGET_CPU_US} µs [${cpuMet ? "met" : "MISSED"}]`,
+  );
+  return enforce && !(ratioMet && cpuMet) ? 2 : 0;
+}
+
+function printServerLogTail() {
+  if (!logFile || !existsSync(logFile)) return;
+  const lines = readFileSync(logFile, "utf8").trimEnd().split("\n").slice(-30);
+  if (lines.length && lines[0] !== "") process.stderr.write(`--- last lines of ${logFile} ---\n${lines.join("\n")}\n`);
+}
+
+for (const sig of ["SIGINT", "SIGTERM"] as const) {
+  process.on(sig, () => {
+    process.stderr.write(`\nbench: ${sig}, stopping the server\n`);
+    cleanup();
+    process.exit(130);
+  });
+}
+process.on("exit", cleanup);
+
+let code = 1;
+try {
+  code = await main();
+} catch (e) {
+  process.stderr.write(`\nbench FAILED: ${e instanceof BenchError ? e.message : e instanceof Error ? e.stack : String(e)}\n`);
+  printServerLogTail();
+  code = 1;
+} finally {
+  await stopServer().catch(() => undefined);
+  cleanup();
+}
+process.exit(code);
