@@ -2,16 +2,18 @@
  * @module
  * POST /batch/create and POST /v2/batch/create: the classic multiplexed batch (DESIGN §1.1).
  *
- * Order: parse the body → authenticate the client → charge the client's rate limit → validate
- * the whole envelope → run. Nothing runs unless every step before it passed.
+ * Order: parse the body → authenticate the client → validate the whole envelope → claim the
+ * Idempotency-Key (or replay) → charge the client's rate limit → run. Nothing runs unless every
+ * step before it passed, and a request rejected before it ran stores no idempotency record.
  */
 import type { Context, Hono } from "hono";
 import { parseBasicAuth } from "../src/core/auth.js";
-import { countCalls, parseBatchEnvelope } from "../src/core/envelope.js";
+import { parseBatchEnvelope } from "../src/core/envelope.js";
 import { GatewayError } from "../src/core/errors.js";
 import type { ClientRecord } from "../src/ports/store.js";
 import type { AppEnv } from "./env.js";
 import { readJsonObject, setRateLimitHeaders } from "./http.js";
+import { idempotencyKeyOf, withIdempotency } from "./idempotency.js";
 
 export function registerBatch(app: Hono<AppEnv>) {
   app.post("/batch/create", batchCreate);
@@ -19,27 +21,40 @@ export function registerBatch(app: Hono<AppEnv>) {
 }
 
 async function batchCreate(c: Context<AppEnv>) {
-  const { config, engine, clientLimiter } = c.get("services");
+  const { config, engine, clientLimiter, idempotency } = c.get("services");
   const body = await readJsonObject(c, { allowEmpty: false });
   const client = await authenticateClient(c, body);
   c.set("clientId", client.clientId);
-
-  const cost = config.RATE_LIMIT_COST === "call" ? Math.min(Math.max(countCalls(body), 1), config.MAX_CALLS) : 1;
-  let decision;
-  try {
-    decision = await clientLimiter.consume(`client:${client.clientId}`, cost);
-  } catch {
-    throw new GatewayError("service_unavailable", "The rate limiter is unavailable; nothing ran.");
-  }
-  setRateLimitHeaders(c, decision);
-  if (!decision.allowed) {
-    throw new GatewayError("throttle_exceeded", `This client is over its rate limit; retry in ${decision.resetSeconds} s.`);
-  }
-
   const envelope = parseBatchEnvelope(body, config.MAX_CALLS);
   c.set("calls", envelope.calls.length);
-  const calls = await engine.runBatch(envelope.calls, { requestId: c.get("requestId"), logger: c.get("logger") });
-  return c.json({ calls, request_id: c.get("requestId") });
+  const key = idempotencyKeyOf(c);
+  const scope = `client:${client.clientId}`;
+  const { client_id: _id, client_secret: _secret, ...request } = body;
+
+  return withIdempotency(c, key, {
+    scope,
+    fingerprintOf: [request],
+    execute: async (ref) => {
+      const cost = config.RATE_LIMIT_COST === "call" ? envelope.calls.length : 1;
+      let decision;
+      try {
+        decision = await clientLimiter.consume(scope, cost);
+      } catch {
+        throw new GatewayError("service_unavailable", "The rate limiter is unavailable; nothing ran.");
+      }
+      setRateLimitHeaders(c, decision);
+      if (!decision.allowed) {
+        throw new GatewayError("throttle_exceeded", `This client is over its rate limit; retry in ${decision.resetSeconds} s.`);
+      }
+      const calls = await engine.runBatch(envelope.calls, {
+        requestId: c.get("requestId"),
+        logger: c.get("logger"),
+        idempotency: { service: idempotency, scope },
+        batchRef: ref,
+      });
+      return { status: 200, body: { calls, request_id: c.get("requestId") }, executed: true };
+    },
+  });
 }
 
 /** Client credentials from the body (classic) or HTTP Basic; when both are given they must agree. */

@@ -56,6 +56,7 @@ export const ConfigSchema = z.object({
   TOKEN_RATE_LIMIT_WINDOW_S: int(60, 1, 86_400),
   UPSTREAMS_FILE: z.string().optional(),
   SQLITE_SYNCHRONOUS: oneOf(["FULL", "NORMAL"], "FULL"),
+  IDEMPOTENCY_RETENTION_S: int(86_400, 60, 30 * 86_400),
 });
 
 export type GatewayConfig = z.output<typeof ConfigSchema>;

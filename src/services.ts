@@ -7,6 +7,7 @@ import PQueue from "p-queue";
 import type { GatewayConfig } from "./config.js";
 import { Authenticator } from "./core/auth.js";
 import { BatchEngine } from "./core/engine.js";
+import { Idempotency } from "./core/idempotency.js";
 import type { HandlerLookup } from "./core/handler.js";
 import { SandboxRail } from "./handlers/sandbox-rail.js";
 import type { RailProvider } from "./ports/rails.js";
@@ -33,6 +34,7 @@ export interface Services {
   config: GatewayConfig;
   store: Store;
   auth: Authenticator;
+  idempotency: Idempotency;
   engine: BatchEngine;
   clientLimiter: RateLimiter;
   logger: Logger;
@@ -60,5 +62,10 @@ export function createServices(deps: ServiceDeps): Services {
       batchDeadlineMs: deps.config.BATCH_DEADLINE_MS,
     },
   });
-  return { config: deps.config, store: deps.store, auth, engine, clientLimiter: deps.clientLimiter, logger: deps.logger };
+  const idempotency = new Idempotency(deps.store.idempotency, deps.hasher, clock, deps.logger, {
+    retentionMs: deps.config.IDEMPOTENCY_RETENTION_S * 1000,
+    // A claim must outlast the longest request that could hold it, or a retry could run twice.
+    inFlightMs: Math.max(deps.config.BATCH_DEADLINE_MS, deps.config.CALL_TIMEOUT_MS) + 60_000,
+  });
+  return { config: deps.config, store: deps.store, auth, idempotency, engine, clientLimiter: deps.clientLimiter, logger: deps.logger };
 }

@@ -9,6 +9,7 @@ import type { ZodError } from "zod";
 import type { RateDecision, RateLimiter } from "../ports/rate-limiter.js";
 import type { Logger } from "../ports/runtime.js";
 import type { Authenticator } from "./auth.js";
+import type { Idempotency, IdempotencyClaim } from "./idempotency.js";
 import { type ClassicError, type ErrorCode, GatewayError, toClassicError, ERROR_CATALOG } from "./errors.js";
 import type { CallContext, HandlerDef, HandlerLookup, HandlerServices, Principal } from "./handler.js";
 
@@ -17,6 +18,8 @@ export interface CallRequest {
   authorization?: string;
   reference_id?: string;
   parameters?: unknown;
+  /** Extension: the call's own idempotency key, scoped to the API client. */
+  idempotency_key?: string;
 }
 
 export interface CallResult {
@@ -24,13 +27,22 @@ export interface CallResult {
   reference_id: string | null;
   status: number;
   response: unknown;
+  /** Present (true) only when the result was replayed from the call's idempotency_key. */
+  replayed?: true;
 }
 
-/** A call's result plus what the single-call route needs for headers. */
+/** A call's result plus what the routes need for headers and idempotency. */
 export interface CallOutcome {
   result: CallResult;
   /** The per-token limiter's decision, when the call carried a token. */
   rate?: RateDecision;
+  /** Whether the handler ran (false: rejected before execution, or replayed). */
+  executed: boolean;
+  /**
+   * The handler's own final result. Equal to `result` unless the call timed out: then it
+   * settles when the handler does, so an idempotency record can hold the real outcome.
+   */
+  settled: Promise<CallResult>;
 }
 
 export interface EngineOptions {
@@ -52,6 +64,12 @@ export interface EngineDeps {
 export interface RunContext {
   requestId: string;
   logger: Logger;
+  /** Per-call idempotency keys are honoured when set (batch calls: the client's scope). */
+  idempotency?: { service: Idempotency; scope: string };
+  /** The whole batch ran under an Idempotency-Key: call i's effects are named from this ref. */
+  batchRef?: string;
+  /** A single call ran under an Idempotency-Key: its effects are named from this ref. */
+  callRef?: string;
 }
 
 const TIMED_OUT = Symbol("timed out");
@@ -82,7 +100,8 @@ export class BatchEngine {
           this.deps.inflight.add(async () => {
             if (batch.signal.aborted) return;
             started[i] = true;
-            const outcome = await this.execute(call, ctx, batch.signal);
+            const ref = ctx.batchRef ? await this.deps.auth.hash(`${ctx.batchRef}:${i}`) : undefined;
+            const outcome = await this.execute(call, ctx, batch.signal, ref);
             if (!batch.signal.aborted) results[i] = outcome.result;
           }),
         ),
@@ -106,25 +125,23 @@ export class BatchEngine {
 
   /** Runs one call alone (POST /v2/<call>): same path as inside a batch, without a batch deadline. */
   runSingle(call: CallRequest, ctx: RunContext): Promise<CallOutcome> {
-    return this.deps.inflight.add(() => this.execute(call, ctx, undefined)) as Promise<CallOutcome>;
+    return this.deps.inflight.add(() => this.execute(call, ctx, undefined, ctx.callRef)) as Promise<CallOutcome>;
   }
 
-  private async execute(call: CallRequest, ctx: RunContext, batchSignal: AbortSignal | undefined): Promise<CallOutcome> {
+  private async execute(call: CallRequest, ctx: RunContext, batchSignal: AbortSignal | undefined, ref: string | undefined): Promise<CallOutcome> {
     const handler = this.deps.handlers.get(call.call);
-    if (!handler) return { result: failure(call, "unknown_call", `No call named ${JSON.stringify(call.call)} is registered.`) };
+    if (!handler) return rejected(failure(call, "unknown_call", `No call named ${JSON.stringify(call.call)} is registered.`));
 
     let rate: RateDecision | undefined;
     let principal: Principal | null = null;
+    let tokenHash = "";
     try {
       const token = call.authorization;
       if (token !== undefined && token !== "") {
-        const tokenHash = await this.deps.auth.hash(token);
+        tokenHash = await this.deps.auth.hash(token);
         rate = await this.consumeTokenLimit(tokenHash);
         if (!rate.allowed) {
-          return {
-            rate,
-            result: failure(call, "throttle_exceeded", `This access token is over its rate limit; retry in ${rate.resetSeconds} s.`),
-          };
+          return rejected(failure(call, "throttle_exceeded", `This access token is over its rate limit; retry in ${rate.resetSeconds} s.`), rate);
         }
         if (handler.auth === "user") principal = await this.deps.auth.principalFor(tokenHash);
       } else if (handler.auth !== "none") {
@@ -134,16 +151,44 @@ export class BatchEngine {
         throw new GatewayError("insufficient_scope", `This call needs the ${handler.scope} scope.`);
       }
     } catch (e) {
-      return { rate, result: this.errorResult(call, e, ctx) };
+      return rejected(this.errorResult(call, e, ctx), rate);
     }
 
     const parsed = handler.schema.safeParse(call.parameters ?? {});
-    if (!parsed.success) {
-      return { rate, result: failure(call, "invalid_parameters", describeZodError(parsed.error)) };
+    if (!parsed.success) return rejected(failure(call, "invalid_parameters", describeZodError(parsed.error)), rate);
+
+    let claim: IdempotencyClaim | undefined;
+    if (call.idempotency_key !== undefined && ctx.idempotency) {
+      try {
+        const { service, scope } = ctx.idempotency;
+        const fingerprint = await service.fingerprint(call.call, tokenHash, call.parameters ?? {});
+        const begun = await service.begin(scope, call.idempotency_key, fingerprint);
+        if (begun.kind === "replay") {
+          const replay: CallResult = {
+            call: call.call,
+            reference_id: call.reference_id ?? null,
+            status: begun.response.status,
+            response: JSON.parse(begun.response.body),
+            replayed: true,
+          };
+          return rejected(replay, rate);
+        }
+        claim = begun;
+        ref = await service.fingerprint("ref", scope, call.idempotency_key, fingerprint);
+      } catch (e) {
+        return rejected(e instanceof GatewayError ? this.errorResult(call, e, ctx) : failure(call, "service_unavailable", "The idempotency store is unavailable; the call did not run."), rate);
+      }
     }
 
-    const response = await this.runHandler(handler, parsed.data, call, principal, ctx, batchSignal);
-    return { rate, result: response };
+    const { result, settled } = this.runHandler(handler, parsed.data, call, principal, ctx, batchSignal, ref);
+    if (claim) {
+      const owned = claim;
+      // Store the handler's real outcome, even when the caller was told it timed out.
+      void settled
+        .then((final) => owned.finish({ status: final.status, body: JSON.stringify(final.response) }))
+        .catch((e: unknown) => ctx.logger.error({ call: call.call, err: String(e) }, "idempotency record not stored"));
+    }
+    return { rate, executed: true, result: await result, settled };
   }
 
   private async consumeTokenLimit(tokenHash: string): Promise<RateDecision> {
@@ -155,14 +200,16 @@ export class BatchEngine {
     }
   }
 
-  private async runHandler(
+  /** Starts the handler; `result` resolves by the timeout or deadline, `settled` when the handler does. */
+  private runHandler(
     handler: HandlerDef,
     params: unknown,
     call: CallRequest,
     principal: Principal | null,
     ctx: RunContext,
     batchSignal: AbortSignal | undefined,
-  ): Promise<CallResult> {
+    ref: string | undefined,
+  ): { result: Promise<CallResult>; settled: Promise<CallResult> } {
     const controller = new AbortController();
     let timer: ReturnType<typeof setTimeout> | undefined;
     let onBatchAbort: (() => void) | undefined;
@@ -182,22 +229,29 @@ export class BatchEngine {
     const callCtx: CallContext = {
       principal,
       authorization: handler.auth === "forward" ? (call.authorization ?? null) : null,
+      ref: ref ? ref.slice(0, 26) : null,
       signal: controller.signal,
       requestId: ctx.requestId,
       logger: ctx.logger,
       services: this.deps.services,
     };
+    let settled: Promise<CallResult>;
     try {
-      const value = await Promise.race([handler.run(params, callCtx), stop]);
-      if (value === TIMED_OUT) return failure(call, "call_timeout", `The call did not finish within ${this.deps.options.callTimeoutMs} ms.`);
-      if (value === DEADLINE) return failure(call, "batch_deadline_exceeded");
-      return { call: call.call, reference_id: call.reference_id ?? null, status: 200, response: value };
+      settled = handler.run(params, callCtx).then(
+        (value): CallResult => ({ call: call.call, reference_id: call.reference_id ?? null, status: 200, response: value }),
+        (e: unknown) => this.errorResult(call, e, ctx),
+      );
     } catch (e) {
-      return this.errorResult(call, e, ctx);
-    } finally {
+      settled = Promise.resolve(this.errorResult(call, e, ctx));
+    }
+    const result = Promise.race([settled, stop]).then((value) => {
       clearTimeout(timer);
       if (onBatchAbort) batchSignal!.removeEventListener("abort", onBatchAbort);
-    }
+      if (value === TIMED_OUT) return failure(call, "call_timeout", `The call did not finish within ${this.deps.options.callTimeoutMs} ms.`);
+      if (value === DEADLINE) return failure(call, "batch_deadline_exceeded");
+      return value;
+    });
+    return { result, settled };
   }
 
   private errorResult(call: CallRequest, e: unknown, ctx: RunContext): CallResult {
@@ -208,6 +262,11 @@ export class BatchEngine {
     );
     return failure(call, "processing_error");
   }
+}
+
+/** An outcome for a call whose handler did not run. */
+function rejected(result: CallResult, rate?: RateDecision): CallOutcome {
+  return { result, rate, executed: false, settled: Promise.resolve(result) };
 }
 
 function failure(call: CallRequest, code: ErrorCode, message?: string): CallResult {

@@ -6,6 +6,7 @@ import { z } from "zod";
 import type { CallRequest } from "./engine.js";
 import { describeZodError } from "./engine.js";
 import { GatewayError } from "./errors.js";
+import { IDEMPOTENCY_KEY } from "./idempotency.js";
 
 const CallSchema = z.strictObject({
   call: z.string().min(1).max(255),
@@ -14,6 +15,7 @@ const CallSchema = z.strictObject({
   // Kept as the very object JSON.parse made (a record schema would rebuild it and turn an own
   // "__proto__" key into a prototype); each handler's strict schema then names any unknown key.
   parameters: z.custom<Record<string, unknown>>(isJsonObject, "must be a JSON object").optional(),
+  idempotency_key: z.string().regex(IDEMPOTENCY_KEY, "must be 1 to 255 visible ASCII characters").optional(),
 });
 
 const EnvelopeSchema = z.strictObject({
@@ -48,6 +50,7 @@ export function parseBatchEnvelope(body: Record<string, unknown>, maxCalls: numb
   }
   const calls: CallRequest[] = new Array(raw.length);
   const seen = new Set<string>();
+  const keys = new Set<string>();
   for (let i = 0; i < raw.length; i++) {
     const c = CallSchema.safeParse(raw[i]);
     if (!c.success) throw new GatewayError("invalid_envelope", describeZodError(c.error, `calls[${i}]`));
@@ -57,6 +60,11 @@ export function parseBatchEnvelope(body: Record<string, unknown>, maxCalls: numb
         throw new GatewayError("duplicate_reference_id", `reference_id ${JSON.stringify(ref)} appears more than once (calls[${i}]).`);
       }
       seen.add(ref);
+    }
+    const key = c.data.idempotency_key;
+    if (key !== undefined) {
+      if (keys.has(key)) throw new GatewayError("duplicate_idempotency_key", `idempotency_key ${JSON.stringify(key)} appears more than once (calls[${i}]).`);
+      keys.add(key);
     }
     calls[i] = c.data;
   }

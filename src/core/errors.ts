@@ -18,6 +18,10 @@ export const ERROR_CATALOG = {
   invalid_parameters: { status: 400, errorCode: 1009, description: "The call's parameters are invalid." },
   route_not_found: { status: 404, errorCode: 1010, description: "No such endpoint." },
   method_not_allowed: { status: 405, errorCode: 1011, description: "This endpoint does not accept that method." },
+  invalid_idempotency_key: { status: 400, errorCode: 1012, description: "An idempotency key must be 1 to 255 visible ASCII characters." },
+  duplicate_idempotency_key: { status: 400, errorCode: 1013, description: "Each idempotency_key must be unique within the batch." },
+  idempotency_key_reused: { status: 422, errorCode: 1014, description: "This idempotency key was already used with a different request." },
+  idempotency_key_in_use: { status: 409, errorCode: 1015, description: "A request with this idempotency key is still being processed; retry later." },
 
   // 2xxx: who is calling
   invalid_client: { status: 401, errorCode: 2001, description: "Unknown client or wrong client secret." },

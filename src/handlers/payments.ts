@@ -34,7 +34,7 @@ export const paymentHandlers: HandlerDef[] = [
       ctx.signal.throwIfAborted();
       const now = clock.now();
       const out = await ledger.transfer({
-        paymentId: newId("pay", now),
+        paymentId: ctx.ref ? `pay_${ctx.ref}` : newId("pay", now),
         userId,
         fromWalletId: p.from_wallet_id,
         toWalletId: p.to_wallet_id,

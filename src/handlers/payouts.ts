@@ -11,6 +11,7 @@ import { GatewayError } from "../core/errors.js";
 import { defineHandler, type HandlerDef } from "../core/handler.js";
 import { newId } from "../core/ids.js";
 import type { RailResult } from "../ports/rails.js";
+import { DECLINE_REASON } from "./sandbox-rail.js";
 import { amountParam, currencyParam, descriptionParam, idParam, payoutView, requireOwned, withMinorUnits } from "./shapes.js";
 
 const text = (max: number) => z.string().min(1).max(max);
@@ -45,6 +46,13 @@ const CreatePayout = z
   ])
   .transform(withMinorUnits);
 
+function railFailure(payoutId: string, reason: string): GatewayError {
+  if (reason === DECLINE_REASON) {
+    return new GatewayError("payout_declined", `The rail declined payout ${payoutId} (${reason}); the wallet was refunded.`);
+  }
+  return new GatewayError("rail_unavailable", `The rail did not take payout ${payoutId} (${reason}); the wallet was refunded.`);
+}
+
 export const payoutHandlers: HandlerDef[] = [
   defineHandler({
     name: "/payout/create",
@@ -58,7 +66,7 @@ export const payoutHandlers: HandlerDef[] = [
       requireOwned(await ledger.getWallet(p.wallet_id), userId, "Wallet");
       ctx.signal.throwIfAborted();
       const now = clock.now();
-      const payoutId = newId("po", now);
+      const payoutId = ctx.ref ? `po_${ctx.ref}` : newId("po", now);
       const begun = await ledger.beginPayout({
         payoutId,
         userId,
@@ -71,6 +79,10 @@ export const payoutHandlers: HandlerDef[] = [
         now,
       });
       if (!begun.ok) throw new GatewayError(begun.reason);
+      // Named after an idempotency ref and already past the rail: answer as the first time did.
+      const earlier = begun.payout;
+      if (earlier.status === "failed") throw railFailure(payoutId, earlier.failureCode ?? "rail_error");
+      if (earlier.status !== "processing") return payoutView(earlier);
 
       const answer: RailResult = await rails
         .send({ payoutId, rail: p.rail, amount: p.minor, currency: p.currency, destination: p.destination }, ctx.signal)
@@ -80,10 +92,7 @@ export const payoutHandlers: HandlerDef[] = [
         return payoutView(settled!);
       }
       await ledger.settlePayout(payoutId, { status: "failed", failureCode: answer.reason }, clock.now());
-      if (answer.status === "declined") {
-        throw new GatewayError("payout_declined", `The rail declined payout ${payoutId} (${answer.reason}); the wallet was refunded.`);
-      }
-      throw new GatewayError("rail_unavailable", `The rail did not take payout ${payoutId} (${answer.reason}); the wallet was refunded.`);
+      throw railFailure(payoutId, answer.reason);
     },
   }),
   defineHandler({

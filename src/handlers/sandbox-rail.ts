@@ -13,6 +13,7 @@
  */
 import type { RailPayout, RailProvider, RailResult } from "../ports/rails.js";
 
+export const DECLINE_REASON = "destination_rejected";
 export const SANDBOX_OUTCOMES = { declined: 13, unavailable: 14, pending: 15, hang: 16 } as const;
 
 export class SandboxRail implements RailProvider {
@@ -21,7 +22,7 @@ export class SandboxRail implements RailProvider {
     const ref = `sbx_${payout.payoutId}`;
     switch (cents) {
       case SANDBOX_OUTCOMES.declined:
-        return { status: "declined", reason: "destination_rejected" };
+        return { status: "declined", reason: DECLINE_REASON };
       case SANDBOX_OUTCOMES.unavailable:
         return { status: "unavailable", reason: "rail_unavailable" };
       case SANDBOX_OUTCOMES.pending:

@@ -4,6 +4,7 @@
  * payments, payouts). Every implementation (SQL over better-sqlite3 or Durable Object storage,
  * later Redis) passes the same contract suite in test/stores.
  */
+import type { IdempotencyStore } from "./idempotency.js";
 
 export interface ClientRecord {
   clientId: number;
@@ -147,13 +148,19 @@ export interface LedgerStore {
   getWallet(walletId: string): Promise<Wallet | null>;
   listWallets(userId: string): Promise<Wallet[]>;
 
-  /** Moves money wallet → wallet atomically; the source never goes negative. */
+  /**
+   * Moves money wallet → wallet atomically; the source never goes negative. Idempotent by
+   * paymentId: if that payment exists, it is returned and nothing moves.
+   */
   transfer(req: TransferRequest): Promise<TransferOutcome>;
   getPayment(paymentId: string): Promise<Payment | null>;
   /** Moves a completed payment's amount back from the payee to the payer, once. */
   reversePayment(paymentId: string, now: number): Promise<ReverseOutcome>;
 
-  /** Debits the wallet into the payouts-in-flight account and records the payout as processing. */
+  /**
+   * Debits the wallet into the payouts-in-flight account and records the payout as processing.
+   * Idempotent by payoutId: if that payout exists, it is returned (in whatever state) and nothing moves.
+   */
   beginPayout(req: PayoutRequest): Promise<BeginPayoutOutcome>;
   /** Ends a processing payout: completed/pending keep the money out, failed refunds the wallet. */
   settlePayout(payoutId: string, settlement: PayoutSettlement, now: number): Promise<Payout | null>;
@@ -171,6 +178,7 @@ export interface MetaStore {
 
 export interface Store {
   clients: ClientStore;
+  idempotency: IdempotencyStore;
   tokens: TokenStore;
   ledger: LedgerStore;
   meta: MetaStore;

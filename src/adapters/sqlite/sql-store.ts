@@ -24,11 +24,12 @@ import type {
   User,
   Wallet,
 } from "../../ports/store.js";
+import type { ClaimRequest, ClaimResult, StoredResponse } from "../../ports/idempotency.js";
 import type { SqlDriver, SqlRow } from "./driver.js";
 
-export const SYSTEM_FUNDING = "system:funding";
-export const SYSTEM_PAYOUTS_IN_FLIGHT = "system:payouts_in_flight";
-const railAccount = (rail: string) => `system:rail:${rail}`;
+import { SYSTEM_FUNDING, SYSTEM_PAYOUTS_IN_FLIGHT, railAccount } from "../ledger-accounts.js";
+
+export { SYSTEM_FUNDING, SYSTEM_PAYOUTS_IN_FLIGHT };
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -56,6 +57,11 @@ CREATE TABLE IF NOT EXISTS ledger_entries (
   entry_id INTEGER PRIMARY KEY AUTOINCREMENT, account TEXT NOT NULL, amount INTEGER NOT NULL,
   kind TEXT NOT NULL, ref_id TEXT NOT NULL, created_at INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS ledger_entries_account ON ledger_entries(account);
+CREATE TABLE IF NOT EXISTS idempotency (
+  scope TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL, state TEXT NOT NULL,
+  status INTEGER, body TEXT, locked_until INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+  PRIMARY KEY (scope, key));
+CREATE INDEX IF NOT EXISTS idempotency_expiry ON idempotency(expires_at);
 `;
 
 export class SqlStore implements Store {
@@ -125,6 +131,36 @@ export class SqlStore implements Store {
     },
   };
 
+  readonly idempotency = {
+    claim: async (req: ClaimRequest): Promise<ClaimResult> =>
+      this.tx((): ClaimResult => {
+        const row = this.db.get("SELECT * FROM idempotency WHERE scope = ? AND key = ?", [req.scope, req.key]);
+        const live = row && Number(row.expires_at) > req.now;
+        if (live && row.state === "completed") {
+          return { kind: "completed", fingerprint: String(row.fingerprint), response: { status: Number(row.status), body: String(row.body) } };
+        }
+        if (live && Number(row.locked_until) > req.now) return { kind: "in_flight", fingerprint: String(row.fingerprint) };
+        // Absent, expired, or an in-flight claim whose owner never finished: take it.
+        this.db.run(
+          `INSERT INTO idempotency (scope, key, fingerprint, state, status, body, locked_until, expires_at) VALUES (?, ?, ?, 'in_flight', NULL, NULL, ?, ?)
+           ON CONFLICT(scope, key) DO UPDATE SET fingerprint = excluded.fingerprint, state = 'in_flight', status = NULL, body = NULL,
+             locked_until = excluded.locked_until, expires_at = excluded.expires_at`,
+          [req.scope, req.key, req.fingerprint, req.now + req.inFlightMs, req.now + req.retentionMs],
+        );
+        return { kind: "claimed" };
+      }),
+    complete: async (scope: string, key: string, fingerprint: string, response: StoredResponse, now: number, retentionMs: number) => {
+      this.db.run(
+        "UPDATE idempotency SET state = 'completed', status = ?, body = ?, expires_at = ? WHERE scope = ? AND key = ? AND fingerprint = ? AND state = 'in_flight'",
+        [response.status, response.body, now + retentionMs, scope, key, fingerprint],
+      );
+    },
+    release: async (scope: string, key: string, fingerprint: string) => {
+      this.db.run("DELETE FROM idempotency WHERE scope = ? AND key = ? AND fingerprint = ? AND state = 'in_flight'", [scope, key, fingerprint]);
+    },
+    purgeExpired: async (now: number) => this.db.run("DELETE FROM idempotency WHERE expires_at <= ?", [now]),
+  };
+
   readonly meta = {
     getMeta: async (key: string) => {
       const r = this.db.get("SELECT value FROM meta WHERE key = ?", [key]);
@@ -169,6 +205,9 @@ export class SqlStore implements Store {
 
     transfer: async (req: TransferRequest): Promise<TransferOutcome> =>
       this.tx((): TransferOutcome => {
+        // A payment id names one payment: asking again returns it instead of paying twice.
+        const existing = this.paymentRow(req.paymentId);
+        if (existing) return { ok: true, payment: existing };
         const from = this.walletRow(req.fromWalletId);
         const to = this.walletRow(req.toWalletId);
         if (!from || !to) return { ok: false, reason: "not_found" };
@@ -197,6 +236,8 @@ export class SqlStore implements Store {
 
     beginPayout: async (req: PayoutRequest): Promise<BeginPayoutOutcome> =>
       this.tx((): BeginPayoutOutcome => {
+        const existing = this.payoutRow(req.payoutId);
+        if (existing) return { ok: true, payout: existing };
         const w = this.walletRow(req.walletId);
         if (!w) return { ok: false, reason: "not_found" };
         if (w.currency !== req.currency) return { ok: false, reason: "currency_mismatch" };
