@@ -21,6 +21,7 @@ export interface DemoCredentials {
 }
 
 export const DEMO_FUNDING_MINOR = 100_000; // 1,000.00 USD
+const SEED_CLAIM_KEY = "demo_seed_claimed_at";
 const SEEDED_KEY = "demo_seeded_at";
 const FIRST_CLIENT_ID = 100001;
 
@@ -30,10 +31,14 @@ export interface SeedOptions {
   clock?: Clock;
 }
 
-/** Seeds once per store; returns the credentials, or null when the store was seeded before. */
+/**
+ * Seeds once per store, even with several instances starting at once on one shared store: the
+ * instance that claims the seed marker seeds and gets the credentials; every other gets null.
+ */
 export async function seedDemoData(store: Store, hasher: SecretHasher, opts: SeedOptions): Promise<DemoCredentials | null> {
-  if (await store.meta.getMeta(SEEDED_KEY)) return null;
   const now = (opts.clock ?? { now: () => Date.now() }).now();
+  if (await store.meta.getMeta(SEEDED_KEY)) return null;
+  if (!(await store.meta.claimMeta(SEED_CLAIM_KEY, new Date(now).toISOString()))) return null;
   const creds: DemoCredentials = { clients: [], users: [] };
   for (let i = 0; i < (opts.clients ?? 2); i++) {
     const secret = newSecret("cs_");

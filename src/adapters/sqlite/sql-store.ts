@@ -162,6 +162,8 @@ export class SqlStore implements Store {
   };
 
   readonly meta = {
+    claimMeta: async (key: string, value: string) =>
+      this.db.run("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING", [key, value]) === 1,
     getMeta: async (key: string) => {
       const r = this.db.get("SELECT value FROM meta WHERE key = ?", [key]);
       return r ? String(r.value) : null;
