@@ -65,6 +65,9 @@ describe("POST /batch/create (errors): the envelope is all or nothing", () => {
     const c = gw.creds.clients[0];
     const res = await raw(JSON.stringify({ client_id: c.client_id, client_secret: c.client_secret, calls }));
     await expectClassicError(res, 413, "body_too_large");
+    // A declared Content-Length over the limit is refused before the body is read.
+    const declared = await raw("{}", { "content-type": "application/json", "content-length": String(2 * 1024 * 1024) });
+    await expectClassicError(declared, 413, "body_too_large");
     expect(await gw.balances()).toEqual(before);
   });
 
