@@ -1,0 +1,787 @@
+/**
+ * @module
+ * The Redis store: every store port (clients, tokens, ledger, meta, idempotency) over one ioredis
+ * client, behaving like the SQL store (src/adapters/sqlite/sql-store.ts) under the same contract
+ * suite (test/stores).
+ *
+ * ## Key layout
+ *
+ * Every key starts with `{<prefix>}:`: the braces make `<prefix>` the Redis Cluster hash tag, so
+ * all of one gateway's keys live in one slot and a multi-key script stays legal on a cluster. Every
+ * script also declares each key it touches in KEYS (which is why the idempotency purge runs one
+ * small script per record). With prefix `bg`:
+ *
+ * | key                          | type   | content                                                  |
+ * |------------------------------|--------|----------------------------------------------------------|
+ * | `{bg}:client:<clientId>`     | string | ClientRecord as JSON (SET NX: never overwritten)         |
+ * | `{bg}:token:<sha256 hex>`    | string | TokenRecord as JSON (SET NX)                             |
+ * | `{bg}:user:<userId>`         | string | User as JSON (SET NX)                                    |
+ * | `{bg}:wallet:<walletId>`     | hash   | walletId, userId, currency, createdAt (immutable)        |
+ * | `{bg}:balances`              | hash   | walletId → balance (minor units, integer)                |
+ * | `{bg}:user_wallets:<userId>` | zset   | walletId scored by createdAt (ties: walletId bytewise)   |
+ * | `{bg}:payment:<paymentId>`   | hash   | the Payment (absent field = null)                        |
+ * | `{bg}:payout:<payoutId>`     | hash   | the Payout; `destination` as JSON (absent field = null)  |
+ * | `{bg}:accounts`              | hash   | account → running sum of its ledger entries (HINCRBY)    |
+ * | `{bg}:entries`               | list   | append-only journal: JSON `[account, amount, kind, ref, createdAt]` (all strings) |
+ * | `{bg}:meta`                  | hash   | meta key → value                                         |
+ * | `{bg}:idem:<len>:<scope>:<key>` | hash | idempotency record; PEXPIRE'd at retention               |
+ * | `{bg}:idem_expiry`           | zset   | idempotency record key scored by its expiresAt           |
+ *
+ * ## Money
+ *
+ * The ledger is double-entry like the SQL store: every movement appends two journal entries that
+ * sum to zero (wallet accounts are the wallet id, system accounts are in ledger-accounts.ts) and
+ * HINCRBYs the same two running sums, in the same Lua script that checks and changes the balances.
+ * Each money operation (createWallet, transfer, reversePayment, beginPayout, settlePayout,
+ * cancelPayout) is ONE script: Redis runs a script atomically, so there is no lost update and a
+ * balance is checked and debited with nothing in between. Every check happens before the first
+ * write, because Redis does not roll back a script that fails halfway. Amounts are integers:
+ * validated here (safe integers), passed to Redis as decimal strings, changed with HINCRBY (int64),
+ * compared in Lua with tonumber (exact below 2^53); no Lua number is ever turned back into a
+ * string, since Lua formats numbers with 14 significant digits.
+ *
+ * transfer and beginPayout are idempotent by id, like the SQL store: when the payment/payout
+ * exists, the script returns it before checking anything else and moves nothing. So a retry after
+ * a lost reply (a timeout, a dropped connection) can never pay twice, and reports what happened.
+ *
+ * Redis that cannot be reached (connection down, command timed out, LOADING, READONLY, BUSY...)
+ * surfaces as StoreUnavailableError (the caller answers 503); for a money script that means the
+ * outcome is unknown, and retrying with the same id is safe.
+ *
+ * ## Durability
+ *
+ * A script's writes are atomic, but survive a Redis restart only as far as Redis persists them:
+ * run Redis with AOF (`appendonly yes`) and `appendfsync always` for money (`everysec` may lose the
+ * last second of acknowledged payments on a power loss or crash of the host); replication is
+ * asynchronous, so a failover can lose acknowledged writes too. Without persistence everything
+ * is lost on restart.
+ */
+import type { Redis } from "ioredis";
+import type { ClaimRequest, ClaimResult, IdempotencyStore, StoredResponse } from "../../ports/idempotency.js";
+import type {
+  BeginPayoutOutcome,
+  CancelPayoutOutcome,
+  ClientRecord,
+  ClientStore,
+  LedgerAudit,
+  LedgerStore,
+  MetaStore,
+  Payment,
+  Payout,
+  PayoutRequest,
+  PayoutSettlement,
+  ReverseOutcome,
+  Store,
+  TokenRecord,
+  TokenStore,
+  TransferOutcome,
+  TransferRequest,
+  User,
+  Wallet,
+} from "../../ports/store.js";
+import { StoreUnavailableError } from "../../ports/store.js";
+import { SYSTEM_ACCOUNT_PREFIX, SYSTEM_FUNDING, SYSTEM_PAYOUTS_IN_FLIGHT, railAccount } from "../ledger-accounts.js";
+import { isRedisUnavailable } from "./client.js";
+
+export interface RedisStoreOptions {
+  redis: Redis;
+  /** Namespace of every key, used as the cluster hash tag: `{prefix}:...`. No braces allowed. */
+  prefix: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lua. Shared helpers are prepended to the money scripts. KEYS conventions are per script.
+
+const LUA_PRELUDE = `
+local MAX = 9007199254740991
+local function fail(msg) return redis.error_reply('ERR batchgate: ' .. msg) end
+-- A positive integer amount given as a decimal string (validated again here: the script is the boundary).
+local function amount_of(s)
+  if type(s) ~= 'string' or not string.match(s, '^[1-9]%d*$') or #s > 16 then return nil end
+  local n = tonumber(s)
+  if n > MAX then return nil end
+  return n
+end
+-- A stored balance; nil when the wallet has none (which a consistent store never shows).
+local function balance_of(balances, wallet)
+  local b = redis.call('HGET', balances, wallet)
+  if not b then return nil end
+  return tonumber(b)
+end
+local function entry(account, amount, kind, ref, now)
+  return cjson.encode({account, amount, kind, ref, now})
+end
+-- Two entries summing to zero: amount (a positive decimal string) leaves from and arrives in to.
+local function move(accounts, entries, from, to, amount, kind, ref, now)
+  redis.call('RPUSH', entries, entry(from, '-' .. amount, kind, ref, now), entry(to, amount, kind, ref, now))
+  redis.call('HINCRBY', accounts, from, '-' .. amount)
+  redis.call('HINCRBY', accounts, to, amount)
+end
+`;
+
+/**
+ * KEYS: wallet, user, user_wallets, balances, accounts, entries
+ * ARGV: walletId, userId, currency, funding, createdAt, fundingAccount
+ */
+const CREATE_WALLET = `${LUA_PRELUDE}
+if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('HEXISTS', KEYS[4], ARGV[1]) == 1 then
+  return fail('duplicate wallet id ' .. ARGV[1])
+end
+if redis.call('EXISTS', KEYS[2]) == 0 then return fail('unknown user ' .. ARGV[2]) end
+local funding = ARGV[4]
+if funding ~= '0' and not amount_of(funding) then return fail('invalid funding') end
+redis.call('HSET', KEYS[1], 'walletId', ARGV[1], 'userId', ARGV[2], 'currency', ARGV[3], 'createdAt', ARGV[5])
+redis.call('HSET', KEYS[4], ARGV[1], funding)
+redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])
+if funding ~= '0' then move(KEYS[5], KEYS[6], ARGV[6], ARGV[1], funding, 'funding', ARGV[1], ARGV[5]) end
+return 'ok'
+`;
+
+/**
+ * KEYS: fromWallet, toWallet, payment, balances, accounts, entries
+ * ARGV: fromWalletId, toWalletId, amount, currency, paymentId, now, ...payment hash field/value pairs
+ * Returns 'ok' (paid now), a failure reason, or {'exists', ...payment hash} (paid before: nothing moves).
+ */
+const TRANSFER = `${LUA_PRELUDE}
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  local out = redis.call('HGETALL', KEYS[3])
+  table.insert(out, 1, 'exists')
+  return out
+end
+local fc = redis.call('HGET', KEYS[1], 'currency')
+local tc = redis.call('HGET', KEYS[2], 'currency')
+if not fc or not tc then return 'not_found' end
+if fc ~= ARGV[4] or tc ~= ARGV[4] then return 'currency_mismatch' end
+local amt = amount_of(ARGV[3])
+if not amt then return fail('invalid amount') end
+local fb = balance_of(KEYS[4], ARGV[1])
+local tb = balance_of(KEYS[4], ARGV[2])
+if not fb or not tb then return fail('wallet without balance') end
+if fb < amt then return 'insufficient_funds' end
+if ARGV[1] ~= ARGV[2] and tb + amt > MAX then return fail('balance would exceed 2^53-1') end
+redis.call('HINCRBY', KEYS[4], ARGV[1], '-' .. ARGV[3])
+redis.call('HINCRBY', KEYS[4], ARGV[2], ARGV[3])
+move(KEYS[5], KEYS[6], ARGV[1], ARGV[2], ARGV[3], 'payment', ARGV[5], ARGV[6])
+redis.call('HSET', KEYS[3], unpack(ARGV, 7))
+return 'ok'
+`;
+
+/**
+ * KEYS: payment, balances, accounts, entries
+ * ARGV: paymentId, now
+ * Returns a status string, or {'ok', ...payment hash} on success.
+ */
+const REVERSE = `${LUA_PRELUDE}
+local p = redis.call('HMGET', KEYS[1], 'status', 'fromWalletId', 'toWalletId', 'amount')
+if not p[1] then return 'not_found' end
+if p[1] ~= 'completed' then return 'payment_not_reversible' end
+local amt = amount_of(p[4])
+if not amt then return fail('stored payment amount is invalid') end
+local fb = balance_of(KEYS[2], p[2])
+local tb = balance_of(KEYS[2], p[3])
+if not fb or not tb then return fail('wallet without balance') end
+if tb < amt then return 'insufficient_funds' end
+if p[2] ~= p[3] and fb + amt > MAX then return fail('balance would exceed 2^53-1') end
+redis.call('HINCRBY', KEYS[2], p[3], '-' .. p[4])
+redis.call('HINCRBY', KEYS[2], p[2], p[4])
+move(KEYS[3], KEYS[4], p[3], p[2], p[4], 'reversal', ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[1], 'status', 'reversed', 'reversedAt', ARGV[2])
+local out = redis.call('HGETALL', KEYS[1])
+table.insert(out, 1, 'ok')
+return out
+`;
+
+/**
+ * KEYS: wallet, payout, balances, accounts, entries
+ * ARGV: walletId, amount, currency, payoutId, now, inFlightAccount, ...payout hash field/value pairs
+ * Returns 'ok' (begun now), a failure reason, or {'exists', ...payout hash} (in whatever state).
+ */
+const BEGIN_PAYOUT = `${LUA_PRELUDE}
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  local out = redis.call('HGETALL', KEYS[2])
+  table.insert(out, 1, 'exists')
+  return out
+end
+local c = redis.call('HGET', KEYS[1], 'currency')
+if not c then return 'not_found' end
+if c ~= ARGV[3] then return 'currency_mismatch' end
+local amt = amount_of(ARGV[2])
+if not amt then return fail('invalid amount') end
+local b = balance_of(KEYS[3], ARGV[1])
+if not b then return fail('wallet without balance') end
+if b < amt then return 'insufficient_funds' end
+redis.call('HINCRBY', KEYS[3], ARGV[1], '-' .. ARGV[2])
+move(KEYS[4], KEYS[5], ARGV[1], ARGV[6], ARGV[2], 'payout', ARGV[4], ARGV[5])
+redis.call('HSET', KEYS[2], unpack(ARGV, 7))
+return 'ok'
+`;
+
+/**
+ * KEYS: payout, balances, accounts, entries
+ * ARGV: payoutId, newStatus (completed|pending|failed), detail (providerReference or failureCode),
+ *       now, inFlightAccount, railAccountPrefix
+ * Returns 'not_found' or {'ok', ...payout hash} (changed or, when the rules say so, unchanged).
+ */
+const SETTLE_PAYOUT = `${LUA_PRELUDE}
+local to = ARGV[2]
+if to ~= 'completed' and to ~= 'pending' and to ~= 'failed' then return fail('invalid settlement status') end
+local p = redis.call('HMGET', KEYS[1], 'status', 'walletId', 'amount', 'rail')
+if not p[1] then return 'not_found' end
+local from = p[1]
+-- processing -> completed | pending | failed; pending -> completed | failed. Anything else is final.
+if from == 'processing' or (from == 'pending' and to ~= 'pending') then
+  local amt = amount_of(p[3])
+  if not amt then return fail('stored payout amount is invalid') end
+  if to == 'failed' then
+    local b = balance_of(KEYS[2], p[2])
+    if not b then return fail('wallet without balance') end
+    if b + amt > MAX then return fail('balance would exceed 2^53-1') end
+  end
+  if to == 'completed' then
+    move(KEYS[3], KEYS[4], ARGV[5], ARGV[6] .. p[4], p[3], 'payout_settled', ARGV[1], ARGV[4])
+  elseif to == 'failed' then
+    redis.call('HINCRBY', KEYS[2], p[2], p[3])
+    move(KEYS[3], KEYS[4], ARGV[5], p[2], p[3], 'payout_refund', ARGV[1], ARGV[4])
+  end
+  redis.call('HSET', KEYS[1], 'status', to, 'updatedAt', ARGV[4])
+  if to == 'failed' then
+    redis.call('HSET', KEYS[1], 'failureCode', ARGV[3])
+    redis.call('HDEL', KEYS[1], 'providerReference')
+  else
+    redis.call('HSET', KEYS[1], 'providerReference', ARGV[3])
+    redis.call('HDEL', KEYS[1], 'failureCode')
+  end
+end
+local out = redis.call('HGETALL', KEYS[1])
+table.insert(out, 1, 'ok')
+return out
+`;
+
+/**
+ * KEYS: payout, balances, accounts, entries
+ * ARGV: payoutId, now, inFlightAccount
+ */
+const CANCEL_PAYOUT = `${LUA_PRELUDE}
+local p = redis.call('HMGET', KEYS[1], 'status', 'walletId', 'amount')
+if not p[1] then return 'not_found' end
+if p[1] ~= 'pending' then return 'payout_not_cancellable' end
+local amt = amount_of(p[3])
+if not amt then return fail('stored payout amount is invalid') end
+local b = balance_of(KEYS[2], p[2])
+if not b then return fail('wallet without balance') end
+if b + amt > MAX then return fail('balance would exceed 2^53-1') end
+redis.call('HINCRBY', KEYS[2], p[2], p[3])
+move(KEYS[3], KEYS[4], ARGV[3], p[2], p[3], 'payout_cancel', ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[1], 'status', 'cancelled', 'updatedAt', ARGV[2])
+local out = redis.call('HGETALL', KEYS[1])
+table.insert(out, 1, 'ok')
+return out
+`;
+
+/** KEYS: token, user. ARGV: token JSON. A token must belong to an existing user (SQL: foreign key). */
+const CREATE_TOKEN = `
+if redis.call('EXISTS', KEYS[2]) == 0 then return redis.error_reply('ERR batchgate: unknown user') end
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX') then return redis.error_reply('ERR batchgate: duplicate token') end
+return 'ok'
+`;
+
+/**
+ * KEYS: record, expiry index
+ * ARGV: fingerprint, now, lockedUntil, expiresAt, retentionMs (PEXPIRE, relative to Redis' clock)
+ * Same rules as the SQL store, on the caller's clock (now), not Redis TIME.
+ */
+const IDEM_CLAIM = `
+local now = tonumber(ARGV[2])
+local r = redis.call('HMGET', KEYS[1], 'state', 'fingerprint', 'status', 'body', 'lockedUntil', 'expiresAt')
+if r[1] and tonumber(r[6]) > now then
+  if r[1] == 'completed' then return {'completed', r[2], r[3], r[4]} end
+  if tonumber(r[5]) > now then return {'in_flight', r[2]} end
+end
+-- Absent, expired, or an in-flight claim whose owner never finished: take it.
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'state', 'in_flight', 'fingerprint', ARGV[1], 'lockedUntil', ARGV[3], 'expiresAt', ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('ZADD', KEYS[2], ARGV[4], KEYS[1])
+return {'claimed'}
+`;
+
+/** KEYS: record, expiry index. ARGV: fingerprint, status, body, expiresAt, retentionMs */
+const IDEM_COMPLETE = `
+local r = redis.call('HMGET', KEYS[1], 'state', 'fingerprint')
+if r[1] ~= 'in_flight' or r[2] ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'completed', 'status', ARGV[2], 'body', ARGV[3], 'expiresAt', ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('ZADD', KEYS[2], ARGV[4], KEYS[1])
+return 1
+`;
+
+/** KEYS: record, expiry index. ARGV: fingerprint */
+const IDEM_RELEASE = `
+local r = redis.call('HMGET', KEYS[1], 'state', 'fingerprint')
+if r[1] ~= 'in_flight' or r[2] ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], KEYS[1])
+return 1
+`;
+
+/**
+ * KEYS: record, expiry index. ARGV: now
+ * Deletes the record when expired on the caller's clock; keeps the index in step either way.
+ */
+const IDEM_PURGE_ONE = `
+local now = tonumber(ARGV[1])
+local e = redis.call('HGET', KEYS[1], 'expiresAt')
+if not e then redis.call('ZREM', KEYS[2], KEYS[1]) return 0 end
+if tonumber(e) <= now then
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[2], KEYS[1])
+  return 1
+end
+redis.call('ZADD', KEYS[2], e, KEYS[1])
+return 0
+`;
+
+const SCRIPTS = {
+  bgCreateWallet: { numberOfKeys: 6, lua: CREATE_WALLET },
+  bgTransfer: { numberOfKeys: 6, lua: TRANSFER },
+  bgReversePayment: { numberOfKeys: 4, lua: REVERSE },
+  bgBeginPayout: { numberOfKeys: 5, lua: BEGIN_PAYOUT },
+  bgSettlePayout: { numberOfKeys: 4, lua: SETTLE_PAYOUT },
+  bgCancelPayout: { numberOfKeys: 4, lua: CANCEL_PAYOUT },
+  bgCreateToken: { numberOfKeys: 2, lua: CREATE_TOKEN },
+  bgIdemClaim: { numberOfKeys: 2, lua: IDEM_CLAIM },
+  bgIdemComplete: { numberOfKeys: 2, lua: IDEM_COMPLETE },
+  bgIdemRelease: { numberOfKeys: 2, lua: IDEM_RELEASE },
+  bgIdemPurgeOne: { numberOfKeys: 2, lua: IDEM_PURGE_ONE },
+} as const;
+type ScriptName = keyof typeof SCRIPTS;
+type ScriptFn = (...args: string[]) => Promise<unknown>;
+
+const PURGE_BATCH = 500;
+const AUDIT_CHUNK = 10_000;
+
+// ---------------------------------------------------------------------------------------------
+// Validation and (de)serialisation.
+
+function assertTime(n: number, what: string): string {
+  if (!Number.isFinite(n)) throw new Error(`${what} must be a finite number, got ${n}`);
+  return String(n);
+}
+
+function assertDuration(n: number, what: string): number {
+  if (!Number.isFinite(n)) throw new Error(`${what} must be a finite number of ms, got ${n}`);
+  return Math.ceil(n);
+}
+
+function int(s: string | undefined, what: string): number {
+  const n = Number(s);
+  if (s === undefined || s === "" || !Number.isSafeInteger(n)) throw new Error(`corrupt store: ${what} is not an integer (${s})`);
+  return n;
+}
+
+function time(s: string | undefined, what: string): number {
+  const n = Number(s);
+  if (s === undefined || s === "" || !Number.isFinite(n)) throw new Error(`corrupt store: ${what} is not a number (${s})`);
+  return n;
+}
+
+/** Hash fields as an ARGV list, leaving out nulls (an absent field reads back as null). */
+function fieldList(fields: Record<string, string | number | null>): string[] {
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(fields)) if (v !== null) out.push(k, String(v));
+  return out;
+}
+
+function pairsToHash(flat: unknown[], from = 0): Record<string, string> {
+  const h: Record<string, string> = {};
+  for (let i = from; i + 1 < flat.length; i += 2) h[String(flat[i])] = String(flat[i + 1]);
+  return h;
+}
+
+function toPayment(h: Record<string, string>): Payment {
+  return {
+    paymentId: h.paymentId,
+    userId: h.userId,
+    fromWalletId: h.fromWalletId,
+    toWalletId: h.toWalletId,
+    amount: int(h.amount, "payment amount"),
+    currency: h.currency,
+    description: h.description ?? null,
+    status: h.status as Payment["status"],
+    createdAt: time(h.createdAt, "payment createdAt"),
+    reversedAt: h.reversedAt === undefined ? null : time(h.reversedAt, "payment reversedAt"),
+  };
+}
+
+function toPayout(h: Record<string, string>): Payout {
+  return {
+    payoutId: h.payoutId,
+    userId: h.userId,
+    walletId: h.walletId,
+    amount: int(h.amount, "payout amount"),
+    currency: h.currency,
+    rail: h.rail,
+    destination: JSON.parse(h.destination) as Record<string, string>,
+    description: h.description ?? null,
+    status: h.status as Payout["status"],
+    failureCode: h.failureCode ?? null,
+    providerReference: h.providerReference ?? null,
+    createdAt: time(h.createdAt, "payout createdAt"),
+    updatedAt: time(h.updatedAt, "payout updatedAt"),
+  };
+}
+
+function toWallet(h: Record<string, string>, balance: string | null): Wallet {
+  return {
+    walletId: h.walletId,
+    userId: h.userId,
+    currency: h.currency,
+    balance: int(balance ?? undefined, `balance of ${h.walletId}`),
+    createdAt: time(h.createdAt, "wallet createdAt"),
+  };
+}
+
+/** Every method of a port, with Redis-unreachable errors rethrown as StoreUnavailableError. */
+function guarded<T extends object>(port: T, what: string): T {
+  const out: Record<string, unknown> = {};
+  for (const [name, fn] of Object.entries(port)) {
+    out[name] = async (...args: unknown[]) => {
+      try {
+        return await (fn as (...a: unknown[]) => Promise<unknown>)(...args);
+      } catch (e) {
+        if (isRedisUnavailable(e)) throw new StoreUnavailableError(`Redis unavailable (${what}.${name}): ${(e as Error).message}`, { cause: e });
+        throw e;
+      }
+    };
+  }
+  return out as T;
+}
+
+/** ioredis pipeline/multi results: throw the first error, return the values. */
+function results(res: [Error | null, unknown][] | null): unknown[] {
+  if (!res) throw new Error("redis transaction aborted");
+  return res.map(([err, value]) => {
+    if (err) throw err;
+    return value;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export class RedisStore implements Store {
+  private readonly redis: Redis;
+  private readonly prefix: string;
+
+  constructor(opts: RedisStoreOptions) {
+    if (!opts.prefix || /[{}]/.test(opts.prefix)) throw new Error(`Redis key prefix must be non-empty and contain no braces, got "${opts.prefix}"`);
+    this.redis = opts.redis;
+    this.prefix = opts.prefix;
+    for (const [name, def] of Object.entries(SCRIPTS)) {
+      // Idempotent: redefining a name with the same script on a shared client is harmless.
+      this.redis.defineCommand(name, { numberOfKeys: def.numberOfKeys, lua: def.lua });
+    }
+    this.clients = guarded(this.clients, "clients");
+    this.tokens = guarded(this.tokens, "tokens");
+    this.idempotency = guarded(this.idempotency, "idempotency");
+    this.meta = guarded(this.meta, "meta");
+    this.ledger = guarded(this.ledger, "ledger");
+  }
+
+  /** `{prefix}:part:part...`: the braces are the cluster hash tag (one slot for all keys). */
+  private key(...parts: string[]): string {
+    return `{${this.prefix}}:${parts.join(":")}`;
+  }
+
+  private readonly k = {
+    client: (id: number) => this.key("client", String(id)),
+    token: (hash: string) => this.key("token", hash),
+    user: (id: string) => this.key("user", id),
+    wallet: (id: string) => this.key("wallet", id),
+    userWallets: (userId: string) => this.key("user_wallets", userId),
+    payment: (id: string) => this.key("payment", id),
+    payout: (id: string) => this.key("payout", id),
+    balances: () => this.key("balances"),
+    accounts: () => this.key("accounts"),
+    entries: () => this.key("entries"),
+    meta: () => this.key("meta"),
+    // Length-prefixed scope so (scope "a:b", key "c") and (scope "a", key "b:c") never collide.
+    idem: (scope: string, key: string) => this.key("idem", String(scope.length), scope, key),
+    idemExpiry: () => this.key("idem_expiry"),
+  };
+
+  private script(name: ScriptName, keys: string[], args: string[]): Promise<unknown> {
+    const fn = (this.redis as unknown as Record<string, ScriptFn>)[name];
+    return fn.call(this.redis, ...keys, ...args);
+  }
+
+  /** Money scripts' keys after their own: balances, accounts, entries. */
+  private ledgerKeys(): string[] {
+    return [this.k.balances(), this.k.accounts(), this.k.entries()];
+  }
+
+  private async setNew(key: string, value: string, what: string): Promise<void> {
+    const ok = await this.redis.set(key, value, "NX");
+    if (ok !== "OK") throw new Error(`duplicate ${what}`);
+  }
+
+  private async getJson<T>(key: string): Promise<T | null> {
+    const s = await this.redis.get(key);
+    return s === null ? null : (JSON.parse(s) as T);
+  }
+
+  readonly clients: ClientStore = {
+    createClient: async (c: ClientRecord) => {
+      const record: ClientRecord = { clientId: c.clientId, name: c.name, secretHash: c.secretHash, createdAt: c.createdAt };
+      await this.setNew(this.k.client(c.clientId), JSON.stringify(record), `client ${c.clientId}`);
+    },
+    findClient: async (clientId: number) => this.getJson<ClientRecord>(this.k.client(clientId)),
+  };
+
+  readonly tokens: TokenStore = {
+    createToken: async (t: TokenRecord) => {
+      const record: TokenRecord = {
+        tokenHash: t.tokenHash,
+        userId: t.userId,
+        scopes: [...t.scopes],
+        expiresAt: t.expiresAt,
+        revoked: t.revoked,
+        createdAt: t.createdAt,
+      };
+      await this.script("bgCreateToken", [this.k.token(t.tokenHash), this.k.user(t.userId)], [JSON.stringify(record)]);
+    },
+    findToken: async (tokenHash: string) => this.getJson<TokenRecord>(this.k.token(tokenHash)),
+  };
+
+  readonly idempotency: IdempotencyStore = {
+    claim: async (req: ClaimRequest): Promise<ClaimResult> => {
+      const now = Number(assertTime(req.now, "now"));
+      const inFlightMs = assertDuration(req.inFlightMs, "inFlightMs");
+      const retentionMs = assertDuration(req.retentionMs, "retentionMs");
+      const r = (await this.script(
+        "bgIdemClaim",
+        [this.k.idem(req.scope, req.key), this.k.idemExpiry()],
+        [req.fingerprint, String(now), String(now + inFlightMs), String(now + retentionMs), String(retentionMs)],
+      )) as string[];
+      if (r[0] === "claimed") return { kind: "claimed" };
+      if (r[0] === "completed") return { kind: "completed", fingerprint: r[1], response: { status: int(r[2], "idempotency status"), body: r[3] } };
+      if (r[0] === "in_flight") return { kind: "in_flight", fingerprint: r[1] };
+      throw new Error(`unexpected idempotency claim reply ${String(r[0])}`);
+    },
+    complete: async (scope: string, key: string, fingerprint: string, response: StoredResponse, now: number, retentionMs: number) => {
+      const ms = assertDuration(retentionMs, "retentionMs");
+      await this.script(
+        "bgIdemComplete",
+        [this.k.idem(scope, key), this.k.idemExpiry()],
+        [fingerprint, String(response.status), response.body, String(Number(assertTime(now, "now")) + ms), String(ms)],
+      );
+    },
+    release: async (scope: string, key: string, fingerprint: string) => {
+      await this.script("bgIdemRelease", [this.k.idem(scope, key), this.k.idemExpiry()], [fingerprint]);
+    },
+    /**
+     * Records also vanish by themselves (PEXPIRE at retention, on Redis' clock); this removes
+     * those expired on the caller's clock `now` and trims the expiry index. Returns how many
+     * records it deleted (0 when Redis already expired them).
+     */
+    purgeExpired: async (now: number) => {
+      const nowS = assertTime(now, "now");
+      let purged = 0;
+      for (let round = 0; round < 1000; round++) {
+        const members = await this.redis.zrangebyscore(this.k.idemExpiry(), "-inf", nowS, "LIMIT", 0, PURGE_BATCH);
+        if (members.length === 0) break;
+        const p = this.redis.pipeline();
+        for (const m of members) (p as unknown as Record<string, (...a: string[]) => unknown>).bgIdemPurgeOne(m, this.k.idemExpiry(), nowS);
+        for (const v of results(await p.exec())) purged += Number(v);
+        if (members.length < PURGE_BATCH) break;
+      }
+      return purged;
+    },
+  };
+
+  readonly meta: MetaStore = {
+    claimMeta: async (key: string, value: string) => (await this.redis.hsetnx(this.k.meta(), key, value)) === 1,
+    getMeta: async (key: string) => this.redis.hget(this.k.meta(), key),
+    setMeta: async (key: string, value: string) => {
+      await this.redis.hset(this.k.meta(), key, value);
+    },
+  };
+
+  readonly ledger: LedgerStore = {
+    createUser: async (u: User) => {
+      const record: User = { userId: u.userId, email: u.email, firstName: u.firstName, lastName: u.lastName, createdAt: u.createdAt };
+      await this.setNew(this.k.user(u.userId), JSON.stringify(record), `user ${u.userId}`);
+    },
+    getUser: async (userId: string) => this.getJson<User>(this.k.user(userId)),
+
+    createWallet: async (w: Omit<Wallet, "balance">, funding: number): Promise<Wallet> => {
+      if (!Number.isSafeInteger(funding) || funding < 0) throw new Error(`funding must be a non-negative safe integer, got ${funding}`);
+      await this.script(
+        "bgCreateWallet",
+        [this.k.wallet(w.walletId), this.k.user(w.userId), this.k.userWallets(w.userId), ...this.ledgerKeys()],
+        [w.walletId, w.userId, w.currency, String(funding), assertTime(w.createdAt, "createdAt"), SYSTEM_FUNDING],
+      );
+      return { walletId: w.walletId, userId: w.userId, currency: w.currency, balance: funding, createdAt: w.createdAt };
+    },
+    getWallet: async (walletId: string): Promise<Wallet | null> => {
+      const [h, balance] = results(await this.redis.pipeline().hgetall(this.k.wallet(walletId)).hget(this.k.balances(), walletId).exec()) as [
+        Record<string, string>,
+        string | null,
+      ];
+      return h.walletId === undefined ? null : toWallet(h, balance);
+    },
+    listWallets: async (userId: string): Promise<Wallet[]> => {
+      const ids = await this.redis.zrange(this.k.userWallets(userId), "0", "-1");
+      if (ids.length === 0) return [];
+      const p = this.redis.pipeline();
+      for (const id of ids) p.hgetall(this.k.wallet(id));
+      p.hmget(this.k.balances(), ...ids);
+      const res = results(await p.exec());
+      const balances = res[ids.length] as (string | null)[];
+      return ids.map((_, i) => toWallet(res[i] as Record<string, string>, balances[i]));
+    },
+
+    transfer: async (req: TransferRequest): Promise<TransferOutcome> => {
+      // The script validates the amount (a positive integer below 2^53) where SQL would reject it.
+      const amount = String(req.amount);
+      const now = assertTime(req.now, "now");
+      const payment: Payment = {
+        paymentId: req.paymentId,
+        userId: req.userId,
+        fromWalletId: req.fromWalletId,
+        toWalletId: req.toWalletId,
+        amount: req.amount,
+        currency: req.currency,
+        description: req.description,
+        status: "completed",
+        createdAt: req.now,
+        reversedAt: null,
+      };
+      const r = await this.script(
+        "bgTransfer",
+        [this.k.wallet(req.fromWalletId), this.k.wallet(req.toWalletId), this.k.payment(req.paymentId), ...this.ledgerKeys()],
+        [req.fromWalletId, req.toWalletId, amount, req.currency, req.paymentId, now, ...fieldList({ ...payment })],
+      );
+      if (r === "ok") return { ok: true, payment };
+      if (Array.isArray(r) && r[0] === "exists") return { ok: true, payment: toPayment(pairsToHash(r, 1)) };
+      if (r === "not_found" || r === "insufficient_funds" || r === "currency_mismatch") return { ok: false, reason: r };
+      throw new Error(`unexpected transfer reply ${String(r)}`);
+    },
+    getPayment: async (paymentId: string): Promise<Payment | null> => {
+      const h = await this.redis.hgetall(this.k.payment(paymentId));
+      return h.paymentId === undefined ? null : toPayment(h);
+    },
+    reversePayment: async (paymentId: string, now: number): Promise<ReverseOutcome> => {
+      const r = await this.script("bgReversePayment", [this.k.payment(paymentId), ...this.ledgerKeys()], [paymentId, assertTime(now, "now")]);
+      if (Array.isArray(r) && r[0] === "ok") return { ok: true, payment: toPayment(pairsToHash(r, 1)) };
+      if (r === "not_found" || r === "payment_not_reversible" || r === "insufficient_funds") return { ok: false, reason: r };
+      throw new Error(`unexpected reverse reply ${String(r)}`);
+    },
+
+    beginPayout: async (req: PayoutRequest): Promise<BeginPayoutOutcome> => {
+      const amount = String(req.amount);
+      const now = assertTime(req.now, "now");
+      const payout: Payout = {
+        payoutId: req.payoutId,
+        userId: req.userId,
+        walletId: req.walletId,
+        amount: req.amount,
+        currency: req.currency,
+        rail: req.rail,
+        destination: { ...req.destination },
+        description: req.description,
+        status: "processing",
+        failureCode: null,
+        providerReference: null,
+        createdAt: req.now,
+        updatedAt: req.now,
+      };
+      const r = await this.script(
+        "bgBeginPayout",
+        [this.k.wallet(req.walletId), this.k.payout(req.payoutId), ...this.ledgerKeys()],
+        [req.walletId, amount, req.currency, req.payoutId, now, SYSTEM_PAYOUTS_IN_FLIGHT, ...fieldList({ ...payout, destination: JSON.stringify(payout.destination) })],
+      );
+      if (r === "ok") return { ok: true, payout };
+      if (Array.isArray(r) && r[0] === "exists") return { ok: true, payout: toPayout(pairsToHash(r, 1)) };
+      if (r === "not_found" || r === "insufficient_funds" || r === "currency_mismatch") return { ok: false, reason: r };
+      throw new Error(`unexpected payout reply ${String(r)}`);
+    },
+    settlePayout: async (payoutId: string, s: PayoutSettlement, now: number): Promise<Payout | null> => {
+      if (s.status !== "completed" && s.status !== "pending" && s.status !== "failed") throw new Error(`invalid settlement status ${String((s as { status: unknown }).status)}`);
+      const detail = s.status === "failed" ? s.failureCode : s.providerReference;
+      const r = await this.script(
+        "bgSettlePayout",
+        [this.k.payout(payoutId), ...this.ledgerKeys()],
+        [payoutId, s.status, String(detail), assertTime(now, "now"), SYSTEM_PAYOUTS_IN_FLIGHT, railAccount("")],
+      );
+      if (r === "not_found") return null;
+      if (Array.isArray(r) && r[0] === "ok") return toPayout(pairsToHash(r, 1));
+      throw new Error(`unexpected settle reply ${String(r)}`);
+    },
+    cancelPayout: async (payoutId: string, now: number): Promise<CancelPayoutOutcome> => {
+      const r = await this.script("bgCancelPayout", [this.k.payout(payoutId), ...this.ledgerKeys()], [payoutId, assertTime(now, "now"), SYSTEM_PAYOUTS_IN_FLIGHT]);
+      if (Array.isArray(r) && r[0] === "ok") return { ok: true, payout: toPayout(pairsToHash(r, 1)) };
+      if (r === "not_found" || r === "payout_not_cancellable") return { ok: false, reason: r };
+      throw new Error(`unexpected cancel reply ${String(r)}`);
+    },
+    getPayout: async (payoutId: string): Promise<Payout | null> => {
+      const h = await this.redis.hgetall(this.k.payout(payoutId));
+      return h.payoutId === undefined ? null : toPayout(h);
+    },
+
+    /**
+     * One atomic snapshot (MULTI: balances, running sums, journal length), then the journal up to
+     * that length (append-only, so those entries cannot change). A wallet is mismatched when its
+     * balance differs from the sum of its journal entries, or its running sum does.
+     */
+    audit: async (): Promise<LedgerAudit> => {
+      const [balances, running, length] = results(
+        await this.redis.multi().hgetall(this.k.balances()).hgetall(this.k.accounts()).llen(this.k.entries()).exec(),
+      ) as [Record<string, string>, Record<string, string>, number];
+      const journal = new Map<string, number>();
+      let entrySum = 0;
+      for (let start = 0; start < length; start += AUDIT_CHUNK) {
+        const chunk = await this.redis.lrange(this.k.entries(), start, Math.min(start + AUDIT_CHUNK, length) - 1);
+        for (const e of chunk) {
+          const [account, amountText] = JSON.parse(e) as string[];
+          const amount = int(amountText, "ledger entry amount");
+          entrySum += amount;
+          journal.set(account, (journal.get(account) ?? 0) + amount);
+        }
+      }
+      const systemAccounts: Record<string, number> = {};
+      for (const [account, s] of journal) if (account.startsWith(SYSTEM_ACCOUNT_PREFIX)) systemAccounts[account] = s;
+      let walletBalanceSum = 0;
+      const mismatchedWallets: string[] = [];
+      for (const [walletId, b] of Object.entries(balances)) {
+        const balance = int(b, `balance of ${walletId}`);
+        walletBalanceSum += balance;
+        const fromJournal = journal.get(walletId) ?? 0;
+        const fromRunning = running[walletId] === undefined ? 0 : int(running[walletId], `running sum of ${walletId}`);
+        if (balance !== fromJournal || fromRunning !== fromJournal) mismatchedWallets.push(walletId);
+      }
+      return { walletBalanceSum, systemAccounts, mismatchedWallets, entrySum };
+    },
+  };
+
+  async ping(): Promise<void> {
+    try {
+      await this.redis.ping();
+    } catch (e) {
+      throw isRedisUnavailable(e) ? new StoreUnavailableError(`Redis unavailable (ping): ${(e as Error).message}`, { cause: e }) : e;
+    }
+  }
+
+  /** Quits the client given to the constructor (the store owns it); never throws. */
+  async close(): Promise<void> {
+    if (this.redis.status === "end") return;
+    if (this.redis.status !== "ready") {
+      this.redis.disconnect();
+      return;
+    }
+    try {
+      await this.redis.quit();
+    } catch {
+      this.redis.disconnect();
+    }
+  }
+}
