@@ -6,6 +6,7 @@ import type { Context } from "hono";
 import { GatewayError, isGatewayError, toClassicError } from "../src/core/errors.js";
 import { isJsonObject } from "../src/core/envelope.js";
 import type { RateDecision } from "../src/ports/rate-limiter.js";
+import { StoreUnavailableError } from "../src/ports/store.js";
 import type { AppEnv } from "./env.js";
 
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;.*)?$/i;
@@ -46,6 +47,10 @@ export function renderClassicError(c: Context<AppEnv>, err: unknown): Response {
   if (isGatewayError(err)) {
     if (err.headers) for (const [k, v] of Object.entries(err.headers)) c.header(k, v);
     return c.json({ ...err.toClassic(), request_id: requestId }, err.status as 400);
+  }
+  if (err instanceof StoreUnavailableError) {
+    c.get("logger")?.warn({ request_id: requestId, err: err.message }, "store unavailable");
+    return c.json({ ...toClassicError("service_unavailable", "The gateway's store is unavailable; retry later."), request_id: requestId }, 503);
   }
   c.get("logger")?.error({ request_id: requestId, err: err instanceof Error ? { name: err.name, message: err.message, stack: err.stack } : String(err) }, "unhandled error");
   return c.json({ ...toClassicError("internal_error"), request_id: requestId }, 500);

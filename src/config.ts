@@ -57,6 +57,26 @@ export const ConfigSchema = z.object({
   UPSTREAMS_FILE: z.string().optional(),
   SQLITE_SYNCHRONOUS: oneOf(["FULL", "NORMAL"], "FULL"),
   IDEMPOTENCY_RETENTION_S: int(86_400, 60, 30 * 86_400),
+  STORE: oneOf(["sqlite", "redis"], "sqlite"),
+  REDIS_URL: z
+    .string()
+    .optional()
+    .default("redis://127.0.0.1:6379")
+    .refine((v) => {
+      try {
+        const u = new URL(v);
+        return (u.protocol === "redis:" || u.protocol === "rediss:") && u.hostname !== "";
+      } catch {
+        return false;
+      }
+    }, "must be a redis:// or rediss:// URL with a host"),
+  REDIS_PREFIX: z
+    .string()
+    .optional()
+    .default("batchgate")
+    .refine((v) => /^[A-Za-z0-9:_-]{1,64}$/.test(v), "must be 1-64 of A-Z a-z 0-9 : _ -"),
+  /** What the rate limiters do when Redis fails: open = fall back to in-memory limits, closed = 503. */
+  REDIS_FAILURE_POLICY: oneOf(["open", "closed"], "open"),
 });
 
 export type GatewayConfig = z.output<typeof ConfigSchema>;

@@ -3,9 +3,10 @@
  * Node entry point: `npm start`. Validates the configuration, opens the embedded SQLite store
  * under DATA_DIR, seeds demo data on the first start, and serves the app.
  */
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { serve } from "@hono/node-server";
+import { formatBanner } from "./adapters/node/banner.js";
 import { buildNodeServices } from "./adapters/node/gateway.js";
 import { nodeHasher } from "./adapters/node/hasher.js";
 import { createApp } from "./app.js";
@@ -14,11 +15,13 @@ import { type DemoCredentials, seedDemoData } from "./demo-data.js";
 
 async function main() {
   const config = parseConfig(process.env);
-  const services = buildNodeServices(config);
+  const services = await buildNodeServices(config);
   const credsFile = join(config.DATA_DIR, "demo-credentials.json");
 
+  // With a shared store (Redis) only the instance that seeds gets, and writes, the credentials.
   let creds: DemoCredentials | null = await seedDemoData(services.store, nodeHasher, { users: config.DEMO_USERS });
   if (creds) {
+    mkdirSync(config.DATA_DIR, { recursive: true });
     writeFileSync(credsFile, JSON.stringify(creds, null, 2) + "\n", { mode: 0o600 });
   } else if (existsSync(credsFile)) {
     creds = JSON.parse(readFileSync(credsFile, "utf8")) as DemoCredentials;
@@ -43,34 +46,7 @@ async function main() {
 
 /** Demo credentials go to stderr as plain text, never through the logger. */
 function printBanner(port: number, credsFile: string, creds: DemoCredentials | null) {
-  const out = (s: string) => process.stderr.write(s + "\n");
-  out(`\nBatchgate is listening on http://localhost:${port}`);
-  if (!creds || creds.clients.length === 0 || creds.users.length === 0) {
-    out(`No demo credentials at ${credsFile}.`);
-    return;
-  }
-  const client = creds.clients[0];
-  const [a, b] = creds.users;
-  out(`Demo credentials (all of them in ${credsFile}):`);
-  for (const c of creds.clients) out(`  client_id ${c.client_id}  client_secret ${c.client_secret}`);
-  for (const u of creds.users.slice(0, 3)) out(`  user ${u.user_id}  token ${u.access_token}  wallet ${u.wallets[0]?.wallet_id}`);
-  if (creds.users.length > 3) out(`  ... and ${creds.users.length - 3} more users`);
-  const payee = b ?? a;
-  const body = {
-    client_id: client.client_id,
-    client_secret: client.client_secret,
-    calls: [
-      { call: "/user", authorization: a.access_token, reference_id: "1" },
-      { call: "/wallet/list", authorization: a.access_token, reference_id: "2" },
-      {
-        call: "/payment/create",
-        authorization: a.access_token,
-        reference_id: "3",
-        parameters: { from_wallet_id: a.wallets[0].wallet_id, to_wallet_id: payee.wallets[0].wallet_id, amount: "1.00", currency: "USD" },
-      },
-    ],
-  };
-  out(`\nTry it:\ncurl -s http://localhost:${port}/batch/create -H 'content-type: application/json' -d '${JSON.stringify(body)}'\n`);
+  process.stderr.write(formatBanner(port, credsFile, creds));
 }
 
 main().catch((e) => {

@@ -7,6 +7,7 @@
 import PQueue from "p-queue";
 import type { ZodError } from "zod";
 import type { RateDecision, RateLimiter } from "../ports/rate-limiter.js";
+import { StoreUnavailableError } from "../ports/store.js";
 import type { Logger } from "../ports/runtime.js";
 import type { Authenticator } from "./auth.js";
 import type { Idempotency, IdempotencyClaim } from "./idempotency.js";
@@ -256,6 +257,10 @@ export class BatchEngine {
 
   private errorResult(call: CallRequest, e: unknown, ctx: RunContext): CallResult {
     if (e instanceof GatewayError) return failure(call, e.code, e.message);
+    if (e instanceof StoreUnavailableError) {
+      ctx.logger.warn({ call: call.call, err: e.message }, "store unavailable");
+      return failure(call, "service_unavailable", "The gateway's store is unavailable; retry later.");
+    }
     ctx.logger.error(
       { request_id: ctx.requestId, call: call.call, reference_id: call.reference_id ?? null, err: errorSummary(e) },
       "handler threw",

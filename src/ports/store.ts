@@ -6,6 +6,17 @@
  */
 import type { IdempotencyStore } from "./idempotency.js";
 
+/**
+ * Thrown by a store that cannot be reached (as opposed to a bug): callers answer 503
+ * service_unavailable instead of a 500.
+ */
+export class StoreUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "StoreUnavailableError";
+  }
+}
+
 export interface ClientRecord {
   clientId: number;
   name: string;

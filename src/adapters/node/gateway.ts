@@ -1,7 +1,8 @@
 /**
  * @module
- * Builds the gateway's services for Node from a validated config: SQLite via better-sqlite3,
- * pino, node:crypto hashing, in-memory rate limiters, upstreams from UPSTREAMS_FILE.
+ * Builds the gateway's services for Node from a validated config: the store (SQLite via
+ * better-sqlite3 by default, Redis with STORE=redis), pino, node:crypto hashing, rate limiters
+ * (in memory, or in Redis so instances share them), upstreams from UPSTREAMS_FILE.
  */
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -10,7 +11,11 @@ import { ConfigError, type GatewayConfig } from "../../config.js";
 import { buildRegistry, UpstreamsFileSchema, type UpstreamConfig } from "../../handlers/index.js";
 import type { Store } from "../../ports/store.js";
 import { createServices, type Services } from "../../services.js";
+import type { RateLimiter } from "../../ports/rate-limiter.js";
 import { memoryRateLimiter } from "../rate-limit/flexible.js";
+import { connectRedis } from "../redis/client.js";
+import { redisRateLimiter } from "../redis/rate-limiter.js";
+import { RedisStore } from "../redis/redis-store.js";
 import { openBetterSqlite } from "../sqlite/better-sqlite3-driver.js";
 import { SqlStore } from "../sqlite/sql-store.js";
 import { nodeHasher } from "./hasher.js";
@@ -49,7 +54,37 @@ export function openSqliteStore(config: GatewayConfig, sqliteFile?: string): Sto
   return new SqlStore(openBetterSqlite({ filename, synchronous: config.SQLITE_SYNCHRONOUS }));
 }
 
-export function buildNodeServices(config: GatewayConfig, opts: NodeGatewayOptions = {}): Services {
+interface StorePorts {
+  store: Store;
+  clientLimiter: RateLimiter;
+  tokenLimiter: RateLimiter;
+}
+
+async function openRedisPorts(config: GatewayConfig): Promise<StorePorts> {
+  let redis;
+  try {
+    redis = await connectRedis(config.REDIS_URL);
+  } catch (e) {
+    throw new ConfigError("REDIS_URL", `could not be reached (${(e as Error).message})`);
+  }
+  const limiter = (policy: string, points: number, window: number) =>
+    redisRateLimiter(redis, policy, points, window, { prefix: config.REDIS_PREFIX, failure: config.REDIS_FAILURE_POLICY });
+  return {
+    store: new RedisStore({ redis, prefix: config.REDIS_PREFIX }),
+    clientLimiter: limiter("client", config.CLIENT_RATE_LIMIT_POINTS, config.CLIENT_RATE_LIMIT_WINDOW_S),
+    tokenLimiter: limiter("token", config.TOKEN_RATE_LIMIT_POINTS, config.TOKEN_RATE_LIMIT_WINDOW_S),
+  };
+}
+
+function openSqlitePorts(config: GatewayConfig, sqliteFile?: string): StorePorts {
+  return {
+    store: openSqliteStore(config, sqliteFile),
+    clientLimiter: memoryRateLimiter("client", config.CLIENT_RATE_LIMIT_POINTS, config.CLIENT_RATE_LIMIT_WINDOW_S),
+    tokenLimiter: memoryRateLimiter("token", config.TOKEN_RATE_LIMIT_POINTS, config.TOKEN_RATE_LIMIT_WINDOW_S),
+  };
+}
+
+export async function buildNodeServices(config: GatewayConfig, opts: NodeGatewayOptions = {}): Promise<Services> {
   const upstreams = loadUpstreams(config.UPSTREAMS_FILE);
   let handlers;
   try {
@@ -57,14 +92,13 @@ export function buildNodeServices(config: GatewayConfig, opts: NodeGatewayOption
   } catch (e) {
     throw new ConfigError("UPSTREAMS_FILE", (e as Error).message);
   }
+  const ports = config.STORE === "redis" ? await openRedisPorts(config) : openSqlitePorts(config, opts.sqliteFile);
   return createServices({
     config,
-    store: openSqliteStore(config, opts.sqliteFile),
+    ...ports,
     handlers,
     hasher: nodeHasher,
     logger: createPinoLogger(config.LOG_LEVEL, opts.logDestination),
-    clientLimiter: memoryRateLimiter("client", config.CLIENT_RATE_LIMIT_POINTS, config.CLIENT_RATE_LIMIT_WINDOW_S),
-    tokenLimiter: memoryRateLimiter("token", config.TOKEN_RATE_LIMIT_POINTS, config.TOKEN_RATE_LIMIT_WINDOW_S),
     fetch: opts.fetch,
   });
 }
