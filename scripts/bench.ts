@@ -27,6 +27,8 @@
  *   BENCH_SERVER_NODE_ARGS extra node flags for the server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p"
  *   BENCH_KEEP_DATA=1      keep the temp DATA_DIR (SQLite + demo credentials) afterwards
  *   BENCH_SCENARIOS=A      run only A (or only B), e.g. to profile one path; no ratio/targets then
+ *   BENCH_SERVER_ENTRY     server entry relative to the repo (default src/node.ts), e.g. the
+ *                          what-if scripts/bench-variant-server.ts
  *
  * Everything lands in a fresh temp directory (printed): server.log, bench-results.json and,
  * only while running (or with BENCH_KEEP_DATA=1), data/. Only 127.0.0.1 is contacted.
@@ -35,7 +37,7 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { createServer } from "node:net";
-import { cpus, tmpdir } from "node:os";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ConfigSchema } from "../src/config.js";
@@ -155,7 +157,7 @@ function freePort(): Promise<number> {
   });
 }
 
-function startServer(port: number, extraNodeArgs: string[]): ChildProcess {
+function startServer(port: number, extraNodeArgs: string[], entry: string): ChildProcess {
   const env: Record<string, string | undefined> = { ...process.env };
   // Nothing from the caller's environment may reconfigure the server under test.
   for (const key of Object.keys(ConfigSchema.shape)) delete env[key];
@@ -163,6 +165,7 @@ function startServer(port: number, extraNodeArgs: string[]): ChildProcess {
     PORT: String(port),
     HOST,
     DATA_DIR: dataDir,
+    STORE: "sqlite",
     DEMO_USERS: String(USERS),
     LOG_LEVEL,
     CLIENT_RATE_LIMIT_POINTS: HIGH_LIMIT,
@@ -170,7 +173,7 @@ function startServer(port: number, extraNodeArgs: string[]): ChildProcess {
   });
   const fd = openSync(logFile, "a");
   try {
-    const child = spawn(process.execPath, [...extraNodeArgs, "--import", "tsx", "src/node.ts"], {
+    const child = spawn(process.execPath, [...extraNodeArgs, "--import", "tsx", entry], {
       cwd: REPO,
       env,
       stdio: ["ignore", fd, fd],
@@ -401,6 +404,10 @@ function printScenario(f: ScenarioFigures) {
   log(`  latency p50 / p99  ${f.latency_p50_ms} ms / ${f.latency_p99_ms} ms   (mean ${f.latency_mean_ms} ms, per HTTP request)`);
   log(`  server CPU/call    ${fmt(f.server_cpu_us_per_call, 2)} µs   (${f.server_cpu_s} s CPU, ${fmt(f.server_cpu_utilisation * 100, 0)}% of one core)`);
   log(`  server RSS         ${fmt(f.server_rss_mb, 1)} MB   (peak ${fmt(f.server_rss_peak_mb, 1)} MB)`);
+  if (f.server_cpu_utilisation < 0.9) {
+    log(`  note: the server used under 90% of a core, so it was not the only bottleneck (load generator or other processes);`);
+    log(`        calls/s understates its capacity here, CPU/call is still valid`);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -426,6 +433,8 @@ async function main(): Promise<number> {
   keepData = process.env.BENCH_KEEP_DATA === "1";
   const only = (process.env.BENCH_SCENARIOS ?? "A,B").toUpperCase().split(/[\s,]+/).filter(Boolean);
   if (only.length === 0 || only.some((x) => x !== "A" && x !== "B")) throw new BenchError(`BENCH_SCENARIOS must list A and/or B; got ${JSON.stringify(process.env.BENCH_SCENARIOS)}.`);
+  const entry = process.env.BENCH_SERVER_ENTRY || "src/node.ts";
+  if (!existsSync(resolve(REPO, entry)) || !resolve(REPO, entry).startsWith(REPO + "/")) throw new BenchError(`BENCH_SERVER_ENTRY ${entry} is not a file in the repo.`);
   const extraNodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
 
   // Hard stop: the run is bounded even if something hangs.
@@ -444,11 +453,12 @@ async function main(): Promise<number> {
 
   log(`Batchgate bench — Node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model.trim() ?? "?"}), CLK_TCK ${CLK_TCK}`);
   log(`  ${seconds} s measured after ${warmup} s warm-up per scenario, ${connections} connections, pipelining 1`);
-  log(`  server: node ${[...extraNodeArgs, "--import", "tsx", "src/node.ts"].join(" ")} on ${base}`);
-  log(`  DEMO_USERS=${USERS} LOG_LEVEL=${LOG_LEVEL} CLIENT_RATE_LIMIT_POINTS=TOKEN_RATE_LIMIT_POINTS=${HIGH_LIMIT}, other settings default`);
+  log(`  server: node ${[...extraNodeArgs, "--import", "tsx", entry].join(" ")} on ${base}`);
+  log(`  STORE=sqlite DEMO_USERS=${USERS} LOG_LEVEL=${LOG_LEVEL} CLIENT_RATE_LIMIT_POINTS=TOKEN_RATE_LIMIT_POINTS=${HIGH_LIMIT}, other settings default`);
   log(`  temp dir: ${root}`);
+  log(`  load average before start: ${loadavg().map((x) => x.toFixed(2)).join(" ")} (other work on this machine skews every figure)`);
 
-  server = startServer(port, extraNodeArgs);
+  server = startServer(port, extraNodeArgs, entry);
   const pid = server.pid;
   if (!pid) throw new BenchError("the server did not start");
   await waitReady(base, 30_000);
@@ -470,6 +480,7 @@ async function main(): Promise<number> {
     return 0;
   }
   const [a, b] = figures;
+  log(`\nLoad average after: ${loadavg().map((x) => x.toFixed(2)).join(" ")}`);
 
   const ratio = a.calls_per_s / b.calls_per_s;
   const ratioMet = ratio >= TARGET_RATIO;
@@ -486,7 +497,7 @@ async function main(): Promise<number> {
     cpus: cpus().length,
     cpu_model: cpus()[0]?.model.trim() ?? null,
     clk_tck: CLK_TCK,
-    settings: { seconds, warmup_seconds: warmup, connections, verify_bodies: verifyBodies, users: USERS, log_level: LOG_LEVEL, server_node_args: extraNodeArgs },
+    settings: { server_entry: entry, seconds, warmup_seconds: warmup, connections, verify_bodies: verifyBodies, users: USERS, log_level: LOG_LEVEL, server_node_args: extraNodeArgs },
     server_start_rss_mb: round(startMem.rss, 1),
     scenarios: { A: a, B: b },
     ratio_calls_per_s: round(ratio, 3),

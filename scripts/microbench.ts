@@ -32,7 +32,7 @@ const config = parseConfig({
   CLIENT_RATE_LIMIT_POINTS: "1000000000",
   TOKEN_RATE_LIMIT_POINTS: "1000000000",
 });
-const services = buildNodeServices(config);
+const services = await buildNodeServices(config);
 const creds = (await seedDemoData(services.store, nodeHasher, { users: USERS }))!;
 const app = createApp(services);
 const users = creds.users.map((u) => ({ token: u.access_token, wallet: u.wallets[0].wallet_id, hash: String(nodeHasher.sha256Hex(u.access_token)) }));
@@ -48,7 +48,7 @@ const ctx = { requestId: "req_bench", logger: services.logger };
 const rows: [string, number][] = [];
 
 /** Runs fn `n` times (after a warm-up) and records CPU µs per call; `per` = calls per fn run. */
-async function time(label: string, n: number, fn: (i: number) => unknown, per = 1) {
+async function time(label: string, n: number, fn: (i: number) => unknown, per = 1, unit = "call") {
   n = Math.max(10, Math.round(n * SCALE));
   for (let i = 0; i < Math.min(n, 2000); i++) await fn(i);
   const c0 = process.cpuUsage();
@@ -59,7 +59,7 @@ async function time(label: string, n: number, fn: (i: number) => unknown, per = 
   const c = process.cpuUsage(c0);
   const us = (c.user + c.system) / (n * per);
   rows.push([label, us]);
-  console.log(`${us.toFixed(3).padStart(9)} µs/call  ${label}`);
+  console.log(`${us.toFixed(3).padStart(9)} µs/${unit.padEnd(4)}  ${label}`);
 }
 
 console.log(`Batchgate microbench — Node ${process.version}; CPU µs per /wallet/find call (lower is better)\n`);
@@ -132,4 +132,16 @@ await time("app.fetch(POST /batch/create) — Hono app, no socket", 3_000, async
   const r = await app.fetch(new Request("http://127.0.0.1/batch/create", { method: "POST", headers: { "content-type": "application/json" }, body: batchBody }));
   await r.text();
 }, 50);
+
+console.log("\nPer HTTP request (µs per request, not per call):");
+const oneCallBody = JSON.stringify({ ...JSON.parse(batchBody), calls: JSON.parse(batchBody).calls.slice(0, 1) });
+const post = (path: string, body: string, headers: Record<string, string> = {}) =>
+  Promise.resolve(app.fetch(new Request(`http://127.0.0.1${path}`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body }))).then((r) => r.text());
+await time("services.logger.child({ request_id }) (pino, per request)", 100_000, (i) => services.logger.child({ request_id: `req_${i}` }), 1, "req");
+await time("app.fetch(GET /healthz): Hono app floor (middleware, request id, logger child, c.json)", 20_000, () =>
+  Promise.resolve(app.fetch(new Request("http://127.0.0.1/healthz"))).then((r) => r.text()), 1, "req");
+await time("app.fetch(POST /batch/create) with 1 call", 10_000, () => post("/batch/create", oneCallBody), 1, "req");
+await time("app.fetch(POST /batch/create) with 50 calls (per request)", 2_000, () => post("/batch/create", batchBody), 1, "req");
+await time("app.fetch(POST /v2/wallet/find)", 20_000, (i) => post("/v2/wallet/find", JSON.stringify({ wallet_id: users[i % USERS].wallet }), { authorization: `Bearer ${users[i % USERS].token}` }), 1, "req");
+await time("engine.runSingle(/wallet/find)", 50_000, (i) => services.engine.runSingle({ call: "/wallet/find", authorization: users[i % USERS].token, parameters: { wallet_id: users[i % USERS].wallet } }, ctx));
 await services.store.close();
