@@ -94,6 +94,13 @@ describe("node server", () => {
     const badUp = await runToExit({ DATA_DIR: tempDir(), PORT: "18787", UPSTREAMS_FILE: "/nonexistent/upstreams.json" });
     expect(badUp.code).toBe(1);
     expect(badUp.output).toContain("UPSTREAMS_FILE");
+    const badRedis = await runToExit({ DATA_DIR: tempDir(), PORT: "18787", STORE: "redis", REDIS_URL: "http://127.0.0.1:6379" });
+    expect(badRedis.code).toBe(1);
+    expect(badRedis.output).toContain("REDIS_URL");
+    // Well formed but nothing listens there: still a start-up failure naming it, not a hang.
+    const deadRedis = await runToExit({ DATA_DIR: tempDir(), PORT: "18787", STORE: "redis", REDIS_URL: "redis://127.0.0.1:6399" });
+    expect(deadRedis.code).toBe(1);
+    expect(deadRedis.output).toContain("REDIS_URL");
   });
 
   it("writes structured JSON logs with request ids and no secrets", async () => {
