@@ -1,0 +1,112 @@
+/**
+ * @module
+ * The stateless front of the worker: what runs before a request reaches the gateway's Durable
+ * Object (src/worker.ts wires it to the object's stub).
+ *
+ * It enforces the body limit itself and forwards only a fully read body of at most
+ * MAX_BODY_BYTES. Two reasons:
+ * - If the object answered 413 before the body had been read (as the app's body-limit middleware
+ *   does), the runtime would still be streaming the client's body into the object after the
+ *   response went out, and reading the request after its response is an uncaught error in the
+ *   worker (wrangler dev restarts the worker and fails the next request with 503).
+ * - Oversized bodies never travel to the single object, whose throughput is the gateway's ceiling.
+ * The 413 is the same classic body with the request id, and the same access log line, as the app's.
+ *
+ * A forward that fails (object reset, overloaded, deploying) answers 503 `service_unavailable`,
+ * never retried here: the request may have moved money before the connection broke.
+ *
+ * Web-standard code only.
+ */
+import { ConfigError, parseConfig } from "../../config.js";
+import { ERROR_CATALOG, toClassicError, type ErrorCode } from "../../core/errors.js";
+import { newId } from "../../core/ids.js";
+import type { Logger } from "../../ports/runtime.js";
+import { configStrings, type WorkerVars } from "./gateway.js";
+import { consoleSink, createConsoleLogger, type LogSink } from "./logger.js";
+
+// Same rule as the app (src/app.ts): a well-formed X-Request-Id is kept, anything else replaced.
+const REQUEST_ID = /^[A-Za-z0-9._:\-]{1,128}$/;
+
+export interface EdgeOptions {
+  /** Sends the request to the gateway object. */
+  forward: (request: Request, env: WorkerVars) => Promise<Response>;
+  logSink?: LogSink;
+}
+
+interface EdgeSettings {
+  maxBodyBytes: number;
+  logger: Logger;
+}
+
+function settingsFrom(env: WorkerVars, sink: LogSink): EdgeSettings | null {
+  try {
+    const config = parseConfig(configStrings(env));
+    return { maxBodyBytes: config.MAX_BODY_BYTES, logger: createConsoleLogger(config.LOG_LEVEL, sink) };
+  } catch (e) {
+    if (e instanceof ConfigError) return null; // the object answers 503 naming the variable
+    throw e;
+  }
+}
+
+/** Reads a body up to `limit` bytes; null (and the stream cancelled) when it is longer. */
+async function readAtMost(body: ReadableStream<Uint8Array>, limit: number): Promise<Uint8Array<ArrayBuffer> | null> {
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel().catch(() => {});
+      return null;
+    }
+    chunks.push(value);
+  }
+  const all = new Uint8Array(size);
+  let off = 0;
+  for (const c of chunks) {
+    all.set(c, off);
+    off += c.byteLength;
+  }
+  return all;
+}
+
+export function createEdgeHandler(opts: EdgeOptions) {
+  const sink = opts.logSink ?? consoleSink;
+  let cached: { env: WorkerVars; settings: EdgeSettings | null } | null = null;
+
+  return async function handle(request: Request, env: WorkerVars): Promise<Response> {
+    if (cached?.env !== env) cached = { env, settings: settingsFrom(env, sink) };
+    const settings = cached.settings;
+    const started = Date.now();
+    const given = request.headers.get("x-request-id");
+    const requestId = given && REQUEST_ID.test(given) ? given : newId("req");
+
+    const reject = (code: ErrorCode, message: string): Response => {
+      settings?.logger.child({ request_id: requestId }).info({ method: request.method, path: new URL(request.url).pathname, status: ERROR_CATALOG[code].status, duration_ms: Date.now() - started }, "request");
+      return Response.json({ ...toClassicError(code, message), request_id: requestId }, { status: ERROR_CATALOG[code].status, headers: { "x-request-id": requestId } });
+    };
+
+    let forwarded = request;
+    if (settings && request.body) {
+      const limit = settings.maxBodyBytes;
+      const tooLarge = () => reject("body_too_large", `The request body is larger than ${limit} bytes.`);
+      const declared = request.headers.get("content-length");
+      if (declared !== null && /^\d+$/.test(declared) && Number(declared) > limit) return tooLarge();
+      const body = await readAtMost(request.body, limit);
+      if (body === null) return tooLarge();
+      forwarded = new Request(request.url, { method: request.method, headers: request.headers, body, redirect: "manual" });
+    }
+
+    try {
+      return await opts.forward(forwarded, env);
+    } catch (e) {
+      (settings?.logger ?? createConsoleLogger("error", sink)).error(
+        { request_id: requestId, err: { name: e instanceof Error ? e.name : "NonError", message: e instanceof Error ? e.message : String(e) } },
+        "gateway object unavailable",
+      );
+      return reject("service_unavailable", "The gateway could not be reached; the request may or may not have run.");
+    }
+  };
+}
