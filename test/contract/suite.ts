@@ -1,0 +1,745 @@
+/**
+ * The HTTP contract suite: one set of tests, run over real HTTP against every runtime (the Node
+ * server and the local worker, see *.contract.test.ts). Each runtime gets two gateway processes,
+ * shared by the tests: `main` (limits out of the way, upstream handlers declared) and `tight`
+ * (small rate limits).
+ *
+ * Tests on `main` share its state, so each uses its own demo users where money is involved:
+ * users 0–3 for the general tests, 4–5 as untouched bystanders, 6–11 for the conservation burst.
+ */
+import { createServer, request as httpRequest, type IncomingMessage, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { DemoCredentials } from "../../src/demo-data.js";
+import type { ContractTarget, StartTarget } from "./target.js";
+
+type Json = any;
+type User = DemoCredentials["users"][number];
+type Client = DemoCredentials["clients"][number];
+
+const MAIN_USERS = 12;
+const TIGHT = { CLIENT_RATE_LIMIT_POINTS: "20", CLIENT_RATE_LIMIT_WINDOW_S: "3600", TOKEN_RATE_LIMIT_POINTS: "5", TOKEN_RATE_LIMIT_WINDOW_S: "3600", RATE_LIMIT_COST: "call" };
+
+/** "12.34" → 1234 (USD), without floats. */
+export function toMinor(amount: string): number {
+  const m = /^(\d+)\.(\d{2})$/.exec(amount);
+  if (!m) throw new Error(`not a USD amount: ${amount}`);
+  return Number(m[1]) * 100 + Number(m[2]);
+}
+
+const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+
+/** A small upstream service on loopback that the gateway's upstream handlers call. */
+function startUpstream() {
+  const seen: { path: string; auth: string | undefined; requestId: string | undefined; body: Json }[] = [];
+  const server: Server = createServer(async (req: IncomingMessage, res) => {
+    let text = "";
+    for await (const chunk of req) text += chunk;
+    let body: Json = null;
+    try {
+      body = text ? JSON.parse(text) : null;
+    } catch {
+      body = text;
+    }
+    seen.push({ path: req.url!, auth: req.headers.authorization, requestId: req.headers["x-request-id"] as string | undefined, body });
+    const send = (status: number, payload: string) => {
+      res.writeHead(status, { "content-type": "application/json" });
+      res.end(payload);
+    };
+    if (req.url === "/checkout") return send(200, JSON.stringify({ checkout_id: 77, echo: body }));
+    if (req.url === "/denied") return send(403, JSON.stringify({ error: "access_denied", error_description: "this account can no longer transact", error_code: 3004 }));
+    if (req.url === "/broken") return send(500, "<html>oops</html>");
+    if (req.url === "/not-json") return send(200, "plain text");
+    if (req.url === "/slow") return void setTimeout(() => send(200, "{}"), 3000).unref();
+    return send(404, "{}");
+  });
+  const ready = new Promise<string>((resolve) =>
+    server.listen(0, "127.0.0.1", () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)),
+  );
+  const close = () =>
+    new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    });
+  return { seen, ready, close };
+}
+
+function upstreamsDoc(base: string) {
+  return {
+    upstreams: [
+      { call: "/checkout/create", url: `${base}/checkout`, timeout_ms: 5000 },
+      { call: "/checkout/denied", url: `${base}/denied` },
+      { call: "/checkout/broken", url: `${base}/broken` },
+      { call: "/checkout/text", url: `${base}/not-json` },
+      { call: "/checkout/slow", url: `${base}/slow`, timeout_ms: 200 },
+      { call: "/status/public", url: `${base}/checkout`, auth: "none" },
+      { call: "/checkout/down", url: "http://127.0.0.1:9/nothing-listens-here" },
+    ],
+  };
+}
+
+export function defineContractSuite(runtime: "node" | "worker", start: StartTarget) {
+  let main: ContractTarget;
+  let tight: ContractTarget;
+  const upstream = startUpstream();
+
+  beforeAll(async () => {
+    const upstreamBase = await upstream.ready;
+    const started = await Promise.allSettled([
+      start({
+        users: MAIN_USERS,
+        env: { CLIENT_RATE_LIMIT_POINTS: "1000000", TOKEN_RATE_LIMIT_POINTS: "1000000" },
+        upstreams: upstreamsDoc(upstreamBase),
+      }),
+      start({ users: 6, env: TIGHT }),
+    ]);
+    const failed = started.find((s) => s.status === "rejected");
+    if (failed) {
+      await Promise.all(started.map((s) => (s.status === "fulfilled" ? s.value.stop() : undefined)));
+      throw (failed as PromiseRejectedResult).reason;
+    }
+    [main, tight] = started.map((s) => (s as PromiseFulfilledResult<ContractTarget>).value);
+    expect(main.runtime).toBe(runtime);
+  }, 180_000);
+
+  afterAll(async () => {
+    await Promise.all([main?.stop(), tight?.stop(), upstream.close()]);
+  }, 60_000);
+
+  // --- helpers over real HTTP ---
+
+  async function raw(t: ContractTarget, path: string, body: string | undefined, headers: Record<string, string> = { "content-type": "application/json" }, method = "POST") {
+    const res = await fetch(`${t.base}${path}`, { method, headers, body });
+    const text = await res.text();
+    let json: Json = undefined;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      // not JSON
+    }
+    return { res, body: json, text };
+  }
+
+  /**
+   * A POST on a connection of its own, closed afterwards. For oversize bodies: the Node server
+   * answers 413 without reading the rest of the body and then drops the connection although it
+   * said keep-alive, which would break the next request of a pooled client.
+   */
+  function rawIsolated(t: ContractTarget, path: string, body: string, headers: Record<string, string>) {
+    return new Promise<{ res: Response; body: Json; text: string }>((resolve, reject) => {
+      const req = httpRequest(`${t.base}${path}`, { method: "POST", agent: false, headers: { ...headers, connection: "close", "content-length": Buffer.byteLength(body) } }, (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (d) => (text += d));
+        res.on("end", () => {
+          const h = new Headers();
+          for (const [k, v] of Object.entries(res.headers)) if (typeof v === "string") h.set(k, v);
+          let json: Json = undefined;
+          try {
+            json = JSON.parse(text);
+          } catch {
+            // not JSON
+          }
+          resolve({ res: new Response(text, { status: res.statusCode, headers: h }), body: json, text });
+        });
+      });
+      req.on("error", reject);
+      req.end(body);
+    });
+  }
+
+  function batch(t: ContractTarget, calls: unknown[], opts: { client?: Client; extra?: Record<string, unknown>; path?: string; headers?: Record<string, string> } = {}) {
+    const c = opts.client ?? t.creds.clients[0];
+    return raw(t, opts.path ?? "/batch/create", JSON.stringify({ client_id: c.client_id, client_secret: c.client_secret, calls, ...opts.extra }), {
+      "content-type": "application/json",
+      ...opts.headers,
+    });
+  }
+
+  function single(t: ContractTarget, name: string, token: string | null, params?: unknown, headers: Record<string, string> = {}) {
+    const h: Record<string, string> = { "content-type": "application/json", ...headers };
+    if (token) h.authorization = `Bearer ${token}`;
+    return raw(t, `/v2${name}`, params === undefined ? undefined : JSON.stringify(params), h);
+  }
+
+  /** Balances (minor units) of the users' first wallets, read through the gateway in one batch. */
+  async function balances(t: ContractTarget, users: User[]): Promise<Record<string, number>> {
+    const { res, body } = await batch(
+      t,
+      users.map((u, i) => ({ call: "/wallet/find", authorization: u.access_token, reference_id: `bal-${i}`, parameters: { wallet_id: u.wallets[0].wallet_id } })),
+    );
+    expect(res.status).toBe(200);
+    const out: Record<string, number> = {};
+    for (const c of body.calls) {
+      expect(c.status).toBe(200);
+      out[c.response.wallet_id] = toMinor(c.response.balance);
+    }
+    return out;
+  }
+
+  function payCall(from: User, to: User, amount: string, ref: string) {
+    return {
+      call: "/payment/create",
+      authorization: from.access_token,
+      reference_id: ref,
+      parameters: { from_wallet_id: from.wallets[0].wallet_id, to_wallet_id: to.wallets[0].wallet_id, amount, currency: "USD" },
+    };
+  }
+
+  function expectClassicError(r: { res: Response; body: Json }, status: number, error: string) {
+    expect(r.res.status, JSON.stringify(r.body)).toBe(status);
+    expect(r.body).toMatchObject({ error, error_description: expect.any(String), error_code: expect.any(Number), request_id: expect.any(String) });
+  }
+
+  const users = () => main.creds.users;
+  const bystanders = () => users().slice(0, 6);
+
+  describe(`${runtime}: POST /batch/create and /v2/batch/create`, () => {
+    it("runs the classic example on both paths: /user answers, the unknown call fails alone, request ids echo", async () => {
+      const [c] = main.creds.clients;
+      const token = users()[0].access_token;
+      for (const path of ["/batch/create", "/v2/batch/create"]) {
+        const body = {
+          client_id: c.client_id,
+          client_secret: c.client_secret,
+          calls: [
+            { call: "/user", authorization: token, reference_id: "1341351" },
+            {
+              call: "/checkout/nonexistent",
+              authorization: token,
+              reference_id: "23535111",
+              parameters: { account_id: 12345, amount: 100, currency: "USD", short_description: "test", type: "goods" },
+            },
+          ],
+        };
+        const r = await raw(main, path, JSON.stringify(body), { "content-type": "application/json", "x-request-id": `classic-${path.length}` });
+        expect(r.res.status).toBe(200);
+        expect(r.body.calls).toHaveLength(2);
+        expect(r.body.calls[0]).toEqual({
+          call: "/user",
+          reference_id: "1341351",
+          status: 200,
+          response: expect.objectContaining({ user_id: users()[0].user_id, email: expect.any(String), first_name: "Demo", last_name: expect.any(String) }),
+        });
+        expect(r.body.calls[1]).toEqual({
+          call: "/checkout/nonexistent",
+          reference_id: "23535111",
+          status: 404,
+          response: { error: "unknown_call", error_description: expect.stringContaining("/checkout/nonexistent"), error_code: 1008 },
+        });
+        expect(r.body.request_id).toBe(`classic-${path.length}`);
+        expect(r.res.headers.get("x-request-id")).toBe(`classic-${path.length}`);
+      }
+      const generated = await batch(main, [{ call: "/user", authorization: token }]);
+      expect(generated.body.request_id).toMatch(/^req_/);
+      expect(generated.res.headers.get("x-request-id")).toBe(generated.body.request_id);
+      expect(generated.body.calls[0].reference_id).toBeNull();
+    });
+
+    it("accepts HTTP Basic client credentials; an unknown client or wrong secret is 401 and nothing runs", async () => {
+      const [c, c2] = main.creds.clients;
+      const [a, b] = users();
+      const before = await balances(main, bystanders());
+      const basic = await raw(main, "/batch/create", JSON.stringify({ calls: [{ call: "/wallet/list", authorization: b.access_token, reference_id: "w" }] }), {
+        "content-type": "application/json",
+        authorization: `Basic ${btoa(`${c.client_id}:${c.client_secret}`)}`,
+      });
+      expect(basic.res.status).toBe(200);
+      expect(basic.body.calls[0].response.wallets[0]).toMatchObject({ wallet_id: b.wallets[0].wallet_id, currency: "USD" });
+
+      const pay = payCall(a, b, "5.00", "p");
+      for (const body of [
+        { client_id: 999999, client_secret: c.client_secret, calls: [pay] },
+        { client_id: c.client_id, client_secret: c.client_secret + "x", calls: [pay] },
+        { client_id: c.client_id, client_secret: c2.client_secret, calls: [pay] },
+        { calls: [pay] },
+      ]) {
+        const r = await raw(main, "/batch/create", JSON.stringify(body));
+        expectClassicError(r, 401, "invalid_client");
+        expect(r.text).not.toContain(c.client_secret);
+      }
+      const wrongBasic = await raw(main, "/batch/create", JSON.stringify({ calls: [pay] }), { "content-type": "application/json", authorization: `Basic ${btoa(`${c.client_id}:nope`)}` });
+      expectClassicError(wrongBasic, 401, "invalid_client");
+      expect(await balances(main, bystanders())).toEqual(before);
+    });
+
+    it("keeps results in request order across many users, each call with its own token", async () => {
+      const us = users().slice(0, 4);
+      const calls = us.flatMap((u, i) => [
+        { call: "/wallet/find", authorization: u.access_token, reference_id: `find-${i}`, parameters: { wallet_id: u.wallets[0].wallet_id } },
+        { call: "/user", authorization: u.access_token, reference_id: `user-${i}` },
+      ]);
+      const { res, body } = await batch(main, calls);
+      expect(res.status).toBe(200);
+      expect(body.calls.map((c: Json) => c.reference_id)).toEqual(calls.map((c) => c.reference_id));
+      us.forEach((u, i) => {
+        expect(body.calls[2 * i].response.wallet_id).toBe(u.wallets[0].wallet_id);
+        expect(body.calls[2 * i + 1].response.user_id).toBe(u.user_id);
+      });
+    });
+
+    it("moves money with /payment/create and /payment/reverse, once", async () => {
+      const [a, b, stranger] = users();
+      const before = await balances(main, [a, b]);
+      const pay = await batch(main, [{ ...payCall(a, b, "12.34", "p"), parameters: { ...payCall(a, b, "12.34", "p").parameters, description: "lunch" } }]);
+      expect(pay.body.calls[0].status).toBe(200);
+      const payment = pay.body.calls[0].response;
+      expect(payment).toMatchObject({ amount: "12.34", currency: "USD", status: "completed", description: "lunch" });
+      const mid = await balances(main, [a, b]);
+      expect(mid[a.wallets[0].wallet_id]).toBe(before[a.wallets[0].wallet_id] - 1234);
+      expect(mid[b.wallets[0].wallet_id]).toBe(before[b.wallets[0].wallet_id] + 1234);
+
+      const found = await batch(main, [
+        { call: "/payment/find", authorization: a.access_token, reference_id: "payer", parameters: { payment_id: payment.payment_id } },
+        { call: "/payment/find", authorization: b.access_token, reference_id: "payee", parameters: { payment_id: payment.payment_id } },
+        { call: "/payment/find", authorization: stranger.access_token, reference_id: "stranger", parameters: { payment_id: payment.payment_id } },
+      ]);
+      expect(found.body.calls.map((c: Json) => c.status)).toEqual([200, 200, 404]);
+
+      const rev = await batch(main, [{ call: "/payment/reverse", authorization: a.access_token, parameters: { payment_id: payment.payment_id } }]);
+      expect(rev.body.calls[0].response.status).toBe("reversed");
+      expect(await balances(main, [a, b])).toEqual(before);
+      const again = await batch(main, [{ call: "/payment/reverse", authorization: a.access_token, parameters: { payment_id: payment.payment_id } }]);
+      expect(again.body.calls[0]).toMatchObject({ status: 409, response: { error: "payment_not_reversible" } });
+      expect(await balances(main, [a, b])).toEqual(before);
+    });
+
+    it("authorizes each call with its own token: a bad or missing token fails only its call", async () => {
+      const [a] = users();
+      const { res, body } = await batch(main, [
+        { call: "/user", authorization: a.access_token, reference_id: "good" },
+        { call: "/user", authorization: "at_forged", reference_id: "forged" },
+        { call: "/user", reference_id: "none" },
+        { call: "/user", authorization: "", reference_id: "empty" },
+        { call: "/user", authorization: a.access_token, reference_id: "good2" },
+      ]);
+      expect(res.status).toBe(200);
+      expect(body.calls.map((c: Json) => [c.reference_id, c.status, c.response.error])).toEqual([
+        ["good", 200, undefined],
+        ["forged", 401, "invalid_token"],
+        ["none", 401, "missing_authorization"],
+        ["empty", 401, "missing_authorization"],
+        ["good2", 200, undefined],
+      ]);
+    });
+
+    it("enforces each handler's scope per call, and refuses expired and revoked tokens", async () => {
+      const [a, b] = users();
+      const readOnly = await main.issueToken(a.user_id, ["wallets:read"]);
+      const expired = await main.issueToken(a.user_id, ["user:read"], { expiresAt: Date.now() - 60_000 });
+      const revoked = await main.issueToken(a.user_id, ["user:read"], { revoked: true });
+      const before = await balances(main, [a, b]);
+      const { body } = await batch(main, [
+        { call: "/wallet/list", authorization: readOnly, reference_id: "list" },
+        { ...payCall(a, b, "5.00", "pay"), authorization: readOnly },
+        { call: "/user", authorization: readOnly, reference_id: "user" },
+        { call: "/payout/find", authorization: readOnly, reference_id: "payout", parameters: { payout_id: "po_x" } },
+        { call: "/user", authorization: expired, reference_id: "expired" },
+        { call: "/user", authorization: revoked, reference_id: "revoked" },
+      ]);
+      expect(body.calls.map((c: Json) => [c.status, c.response.error])).toEqual([
+        [200, undefined],
+        [403, "insufficient_scope"],
+        [403, "insufficient_scope"],
+        [403, "insufficient_scope"],
+        [401, "invalid_token"],
+        [401, "invalid_token"],
+      ]);
+      expect(body.calls[1].response.error_description).toContain("payments:write");
+      expect(await balances(main, [a, b])).toEqual(before);
+    });
+
+    it("treats someone else's wallet and payment as not_found", async () => {
+      const [a, b] = users();
+      const before = await balances(main, [a, b]);
+      const { body } = await batch(main, [
+        { call: "/wallet/find", authorization: a.access_token, reference_id: "w", parameters: { wallet_id: b.wallets[0].wallet_id } },
+        { ...payCall(b, a, "5.00", "steal"), authorization: a.access_token },
+      ]);
+      expect(body.calls.map((c: Json) => [c.status, c.response.error])).toEqual([
+        [404, "not_found"],
+        [404, "not_found"],
+      ]);
+      expect(await balances(main, [a, b])).toEqual(before);
+    });
+
+    it("rejects malformed JSON, non-objects and wrong content types as a whole", async () => {
+      expectClassicError(await raw(main, "/batch/create", "{ not json"), 400, "invalid_json");
+      expectClassicError(await raw(main, "/batch/create", "[1,2]"), 400, "invalid_body");
+      expectClassicError(await raw(main, "/batch/create", "null"), 400, "invalid_body");
+      expectClassicError(await raw(main, "/batch/create", ""), 400, "invalid_json");
+      expectClassicError(await raw(main, "/batch/create", "{}", { "content-type": "text/plain" }), 415, "unsupported_media_type");
+      expectClassicError(await raw(main, "/batch/create", "{}", {}), 415, "unsupported_media_type");
+      const c = main.creds.clients[0];
+      expectClassicError(await raw(main, "/batch/create", JSON.stringify({ client_id: { $gt: 0 }, client_secret: c.client_secret, calls: [] })), 400, "invalid_envelope");
+      expectClassicError(await raw(main, "/nope", undefined, {}, "GET"), 404, "route_not_found");
+      expectClassicError(await raw(main, "/batch/create", undefined, {}, "GET"), 404, "route_not_found");
+    });
+
+    it("rejects a malformed call anywhere in the envelope and runs none of the others", async () => {
+      const [a, b] = users();
+      const before = await balances(main, bystanders());
+      for (const bad of [{ reference_id: "no-call-name" }, { call: 42 }, { call: "/user", reference_id: 1341351 }, { call: "/user", parameters: [1, 2] }, { call: "/user", unexpected: true }, "not-an-object"]) {
+        const r = await batch(main, [payCall(a, b, "1.00", "p0"), bad]);
+        expectClassicError(r, 400, "invalid_envelope");
+        expect(r.body.error_description).toMatch(/^calls\[1\]/);
+      }
+      expect(await balances(main, bystanders())).toEqual(before);
+    });
+
+    it("turns bad parameters and business failures into that call's error; the other calls still run", async () => {
+      const [a, b] = users();
+      const before = await balances(main, [a, b]);
+      const { res, body } = await batch(main, [
+        { ...payCall(a, b, "1.00", "number"), parameters: { ...payCall(a, b, "1.00", "x").parameters, amount: 1.5 } },
+        payCall(a, b, "1.001", "decimals"),
+        payCall(a, b, "0.00", "zero"),
+        { ...payCall(a, b, "1.00", "currency"), parameters: { ...payCall(a, b, "1.00", "x").parameters, currency: "usd" } },
+        { call: "/wallet/find", authorization: a.access_token, reference_id: "proto", parameters: JSON.parse('{"wallet_id":"wal_x","__proto__":{"admin":true}}') },
+        { call: "/wallet/find", authorization: a.access_token, reference_id: "missing", parameters: {} },
+        payCall(a, b, "100000.00", "too-much"),
+        { ...payCall(a, a, "1.00", "same"), reference_id: "same" },
+        { call: "/wallet/find", authorization: a.access_token, reference_id: "ok", parameters: { wallet_id: a.wallets[0].wallet_id } },
+      ]);
+      expect(res.status).toBe(200);
+      const by = Object.fromEntries(body.calls.map((c: Json) => [c.reference_id, c]));
+      for (const ref of ["number", "decimals", "zero", "currency", "proto", "missing"]) {
+        expect(by[ref].status, ref).toBe(400);
+        expect(by[ref].response.error, ref).toBe("invalid_parameters");
+      }
+      expect(by.number.response.error_description).toMatch(/^parameters\.amount: must be a decimal string/);
+      expect(by.decimals.response.error_description).toMatch(/^parameters\.amount: has more than 2 decimal places/);
+      expect(by.currency.response.error_description).toMatch(/^parameters\.currency: /);
+      expect(by.proto.response.error_description).toMatch(/unknown field "__proto__"/);
+      expect(by.missing.response.error_description).toMatch(/^parameters\.wallet_id: /);
+      expect(by["too-much"]).toMatchObject({ status: 422, response: { error: "insufficient_funds" } });
+      expect(by.same).toMatchObject({ status: 422, response: { error: "same_wallet" } });
+      expect(by.ok.status).toBe(200);
+      expect(await balances(main, [a, b])).toEqual(before);
+    });
+
+    it("takes exactly 50 calls; 0 or 51 calls, or a duplicate reference id, reject the batch and nothing runs", async () => {
+      const [a, b] = users();
+      const before = await balances(main, bystanders());
+      const fifty = await batch(main, Array.from({ length: 50 }, (_, i) => ({ call: "/user", authorization: a.access_token, reference_id: String(i) })));
+      expect(fifty.res.status).toBe(200);
+      expect(fifty.body.calls).toHaveLength(50);
+      expect(fifty.body.calls.every((c: Json, i: number) => c.status === 200 && c.reference_id === String(i))).toBe(true);
+
+      const none = await batch(main, []);
+      expectClassicError(none, 400, "invalid_call_count");
+      expect(none.body.error_description).toMatch(/between 1 and 50/);
+      const tooMany = await batch(main, Array.from({ length: 51 }, (_, i) => payCall(a, b, "1.00", `p${i}`)));
+      expectClassicError(tooMany, 400, "invalid_call_count");
+      expect(tooMany.body.error_description).toContain("51");
+      const dup = await batch(main, [payCall(a, b, "1.00", "same"), payCall(a, b, "2.00", "other"), payCall(a, b, "1.00", "same")]);
+      expectClassicError(dup, 400, "duplicate_reference_id");
+      expect(dup.body.error_description).toContain('"same"');
+      expect(await balances(main, bystanders())).toEqual(before);
+    });
+
+    it("rejects a body over 1 MiB with 413 and runs nothing", async () => {
+      const [a, b] = users();
+      const before = await balances(main, bystanders());
+      const c = main.creds.clients[0];
+      const calls = [payCall(a, b, "1.00", "p"), { call: "/user", reference_id: "big", parameters: { pad: "x".repeat(1024 * 1024) } }];
+      const big = await rawIsolated(main, "/batch/create", JSON.stringify({ client_id: c.client_id, client_secret: c.client_secret, calls }), { "content-type": "application/json" });
+      expectClassicError(big, 413, "body_too_large");
+      const bigSingle = await rawIsolated(main, "/v2/payment/create", JSON.stringify({ ...payCall(a, b, "1.00", "p").parameters, description: "y".repeat(2 * 1024 * 1024) }), {
+        "content-type": "application/json",
+        authorization: `Bearer ${a.access_token}`,
+      });
+      expectClassicError(bigSingle, 413, "body_too_large");
+      expect(await balances(main, bystanders())).toEqual(before);
+    });
+  });
+
+  describe(`${runtime}: POST /v2/<call>`, () => {
+    it("runs every built-in call alone with a Bearer token, with the same answers as in a batch", async () => {
+      const [a, b] = users().slice(2, 4);
+      const wal = a.wallets[0].wallet_id;
+      const start = (await single(main, "/wallet/find", a.access_token, { wallet_id: wal })).body.balance;
+      expect((await single(main, "/user", a.access_token)).body.user_id).toBe(a.user_id);
+      expect((await single(main, "/wallet/list", a.access_token, {})).body.wallets).toHaveLength(1);
+
+      const pay = await single(main, "/payment/create", a.access_token, { from_wallet_id: wal, to_wallet_id: b.wallets[0].wallet_id, amount: "2.50", currency: "USD" });
+      expect(pay.res.status).toBe(200);
+      expect((await single(main, "/payment/find", a.access_token, { payment_id: pay.body.payment_id })).body.amount).toBe("2.50");
+      expect((await single(main, "/payment/reverse", a.access_token, { payment_id: pay.body.payment_id })).body.status).toBe("reversed");
+
+      const po = await single(main, "/payout/create", a.access_token, { wallet_id: wal, amount: "3.15", currency: "USD", rail: "ach", destination: { routing_number: "021000021", account_number: "12345678" } });
+      expect(po.res.status).toBe(200);
+      expect(po.body.status).toBe("pending");
+      expect((await single(main, "/payout/find", a.access_token, { payout_id: po.body.payout_id })).body.status).toBe("pending");
+      expect((await single(main, "/payout/cancel", a.access_token, { payout_id: po.body.payout_id })).body.status).toBe("cancelled");
+      const declined = await single(main, "/payout/create", a.access_token, { wallet_id: wal, amount: "1.13", currency: "USD", rail: "paypal", destination: { email: "a@example.com" } });
+      expect(declined.res.status).toBe(422);
+      expect(declined.body.error).toBe("payout_declined");
+      const end = await single(main, "/wallet/find", a.access_token, { wallet_id: wal });
+      expect(end.body.balance).toBe(start);
+
+      const batched = await batch(main, [{ call: "/wallet/find", authorization: a.access_token, parameters: { wallet_id: wal } }]);
+      expect(batched.body.calls[0].response).toEqual(end.body);
+    });
+
+    it("answers errors with the call's status and the classic body plus a request id", async () => {
+      const [a] = users();
+      const none = await single(main, "/user", null);
+      expectClassicError(none, 401, "missing_authorization");
+      expect(none.body.error_code).toBe(2002);
+      expectClassicError(await single(main, "/user", "at_bogus"), 401, "invalid_token");
+      expectClassicError(await single(main, "/checkout/nonexistent", a.access_token, {}), 404, "unknown_call");
+      const bad = await single(main, "/wallet/find", a.access_token, { wallet_id: 5 });
+      expectClassicError(bad, 400, "invalid_parameters");
+      expect(bad.body.error_description).toMatch(/^parameters\.wallet_id/);
+      expect((await raw(main, "/v2/user", undefined, { authorization: "Basic Zm9vOmJhcg==" })).res.status).toBe(401);
+      expectClassicError(await raw(main, "/v2/user", "{}", { authorization: `Bearer ${a.access_token}`, "content-type": "text/plain" }), 415, "unsupported_media_type");
+      expectClassicError(await raw(main, "/v2/user", "{", { authorization: `Bearer ${a.access_token}`, "content-type": "application/json" }), 400, "invalid_json");
+      expectClassicError(await raw(main, "/v2/user", "[]", { authorization: `Bearer ${a.access_token}`, "content-type": "application/json" }), 400, "invalid_body");
+      expect((await raw(main, "/v2/user", undefined, { authorization: `Bearer ${a.access_token}` }, "GET")).res.status).toBe(404);
+    });
+  });
+
+  describe(`${runtime}: upstream handlers`, () => {
+    it("forwards parameters, the access token and the request id to a real HTTP server; a 2xx JSON answer is the response", async () => {
+      const token = users()[0].access_token;
+      upstream.seen.length = 0;
+      const { body } = await batch(
+        main,
+        [
+          { call: "/checkout/create", authorization: token, reference_id: "c", parameters: { account_id: 12345, amount: 100, currency: "USD" } },
+          { call: "/user", authorization: token, reference_id: "u" },
+          { call: "/status/public", reference_id: "pub", parameters: {} },
+        ],
+        { headers: { "x-request-id": `${runtime}-upstream-1` } },
+      );
+      expect(body.calls[0]).toEqual({ call: "/checkout/create", reference_id: "c", status: 200, response: { checkout_id: 77, echo: { account_id: 12345, amount: 100, currency: "USD" } } });
+      expect(body.calls[1].status).toBe(200);
+      expect(body.calls[2]).toMatchObject({ status: 200, response: { checkout_id: 77, echo: {} } });
+      const hit = upstream.seen.find((s) => s.body?.account_id === 12345)!;
+      expect(hit).toMatchObject({ path: "/checkout", auth: `Bearer ${token}`, requestId: `${runtime}-upstream-1` });
+      expect(upstream.seen.find((s) => s.auth === undefined && s.path === "/checkout")).toBeDefined();
+      const alone = await single(main, "/checkout/create", token, { account_id: 1 });
+      expect(alone.res.status).toBe(200);
+      expect(alone.body).toEqual({ checkout_id: 77, echo: { account_id: 1 } });
+    });
+
+    it("turns non-2xx, non-JSON, slow and unreachable upstreams into that call's error only", async () => {
+      const token = users()[0].access_token;
+      const { res, body } = await batch(main, [
+        { call: "/checkout/denied", authorization: token },
+        { call: "/checkout/broken", authorization: token },
+        { call: "/checkout/text", authorization: token },
+        { call: "/checkout/slow", authorization: token },
+        { call: "/checkout/down", authorization: token },
+        { call: "/checkout/create" },
+        { call: "/user", authorization: token },
+      ]);
+      expect(res.status).toBe(200);
+      const [denied, broken, text, slow, down, noToken, user] = body.calls;
+      expect(denied).toMatchObject({ status: 502, response: { error: "upstream_error", error_description: "The upstream answered 403: this account can no longer transact" } });
+      expect(broken).toMatchObject({ status: 502, response: { error: "upstream_error", error_description: "The upstream answered 500." } });
+      expect(text).toMatchObject({ status: 502, response: { error: "upstream_error" } });
+      expect(slow).toMatchObject({ status: 504, response: { error: "call_timeout" } });
+      expect(down).toMatchObject({ status: 502, response: { error: "upstream_unavailable" } });
+      expect(noToken).toMatchObject({ status: 401, response: { error: "missing_authorization" } });
+      expect(user.status).toBe(200);
+      const alone = await single(main, "/checkout/denied", token, {});
+      expectClassicError(alone, 502, "upstream_error");
+    });
+  });
+
+  describe(`${runtime}: money conservation`, () => {
+    it("a concurrent burst of payments and reversals conserves the total and drives no wallet negative", async () => {
+      const pool = users().slice(6, 12);
+      const before = await balances(main, pool);
+      let x = 42;
+      const rnd = () => (x = (x * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+      const sent: { ref: string; amount: string }[] = [];
+      // 20 batches of 25 payments, all in flight at once; amounts big enough that many fail.
+      const results = (
+        await Promise.all(
+          Array.from({ length: 20 }, (_, bi) => {
+            const calls = Array.from({ length: 25 }, (_, i) => {
+              const from = pool[Math.floor(rnd() * pool.length)];
+              let to = pool[Math.floor(rnd() * pool.length)];
+              if (to === from) to = pool[(pool.indexOf(from) + 1) % pool.length];
+              const amount = `${Math.floor(rnd() * 300) + 1}.${String(Math.floor(rnd() * 100)).padStart(2, "0")}`;
+              sent.push({ ref: `${bi}-${i}`, amount });
+              return payCall(from, to, amount, `${bi}-${i}`);
+            });
+            return batch(main, calls);
+          }),
+        )
+      ).flatMap((r) => {
+        expect(r.res.status).toBe(200);
+        return r.body.calls;
+      });
+      expect(results).toHaveLength(500);
+      const ok = results.filter((r: Json) => r.status === 200);
+      const failed = results.filter((r: Json) => r.status !== 200);
+      expect(ok.length).toBeGreaterThan(50);
+      expect(failed.length).toBeGreaterThan(10);
+      expect(failed.every((r: Json) => r.response.error === "insufficient_funds")).toBe(true);
+      const amountOf = new Map(sent.map((s) => [s.ref, s.amount]));
+      for (const r of ok) expect(r.response.amount).toBe(amountOf.get(r.reference_id));
+
+      // Reverse a third of the successes concurrently (some fail: the payee spent it meanwhile).
+      const payerOf = (p: Json) => pool.find((u) => u.wallets[0].wallet_id === p.from_wallet_id)!;
+      const reversals = await Promise.all(
+        ok.filter((_: unknown, i: number) => i % 3 === 0).map((r: Json) => single(main, "/payment/reverse", payerOf(r.response).access_token, { payment_id: r.response.payment_id })),
+      );
+      for (const r of reversals) {
+        if (r.res.status === 200) expect(r.body.status).toBe("reversed");
+        else expect(r.body.error).toBe("insufficient_funds");
+      }
+      const reversedIds = new Set(reversals.filter((r) => r.res.status === 200).map((r) => r.body.payment_id));
+
+      const after = await balances(main, pool);
+      expect(sum(Object.values(after))).toBe(sum(Object.values(before)));
+      expect(Object.values(after).every((v) => v >= 0)).toBe(true);
+      // Each wallet moved by exactly what its recorded payments say.
+      const expected = { ...before };
+      for (const r of ok) {
+        if (reversedIds.has(r.response.payment_id)) continue;
+        const cents = toMinor(r.response.amount);
+        expected[r.response.from_wallet_id] -= cents;
+        expected[r.response.to_wallet_id] += cents;
+      }
+      expect(after).toEqual(expected);
+
+      // Every successful payment is stored with the amount and the status the caller was told.
+      for (let i = 0; i < ok.length; i += 50) {
+        const chunk = ok.slice(i, i + 50);
+        const found = await batch(
+          main,
+          chunk.map((r: Json) => ({ call: "/payment/find", authorization: payerOf(r.response).access_token, parameters: { payment_id: r.response.payment_id } })),
+        );
+        found.body.calls.forEach((f: Json, j: number) => {
+          expect(f.status).toBe(200);
+          expect(f.response.amount).toBe(chunk[j].response.amount);
+          expect(f.response.status).toBe(reversedIds.has(chunk[j].response.payment_id) ? "reversed" : "completed");
+        });
+      }
+    }, 120_000);
+  });
+
+  describe(`${runtime}: rate limits`, () => {
+    it("limits each client on the outer request, one unit per call, with RateLimit fields and Retry-After", async () => {
+      const [c1, c2] = tight.creds.clients;
+      const us = tight.creds.users;
+      // 12 calls over four users (3 each, under the token limit of 5).
+      const twelve = us.slice(2, 6).flatMap((u, i) => [0, 1, 2].map((k) => ({ call: "/user", authorization: u.access_token, reference_id: `${i}-${k}` })));
+      const first = await batch(tight, twelve, { client: c1 });
+      expect(first.res.status).toBe(200);
+      expect(first.body.calls.every((c: Json) => c.status === 200)).toBe(true);
+      expect(first.res.headers.get("ratelimit-policy")).toBe('"client";q=20;w=3600');
+      expect(first.res.headers.get("ratelimit")).toMatch(/^"client";r=8;t=\d+$/);
+      const t = Number(/t=(\d+)/.exec(first.res.headers.get("ratelimit")!)![1]);
+      expect(t).toBeGreaterThan(0);
+      expect(t).toBeLessThanOrEqual(3600);
+
+      const second = await batch(tight, twelve, { client: c1 });
+      expectClassicError(second, 429, "throttle_exceeded");
+      expect(second.body.error_code).toBe(5001);
+      const retry = Number(second.res.headers.get("retry-after"));
+      expect(retry).toBeGreaterThanOrEqual(1);
+      expect(retry).toBeLessThanOrEqual(3600);
+      expect(second.res.headers.get("ratelimit")).toMatch(/^"client";r=0;t=\d+$/);
+      // Nothing ran: the users' own budgets are untouched by the rejected batch.
+      const probe = await single(tight, "/user", us[5].access_token);
+      expect(probe.res.status).toBe(200);
+      expect(probe.res.headers.get("ratelimit")).toMatch(/^"token";r=1;t=\d+$/);
+
+      // The other client has its own budget.
+      const other = await batch(tight, [{ call: "/user", authorization: us[4].access_token }], { client: c2 });
+      expect(other.res.status).toBe(200);
+      expect(other.res.headers.get("ratelimit")).toMatch(/^"client";r=19;t=\d+$/);
+    });
+
+    it("limits each access token across calls, so batching never bypasses a user's own limit", async () => {
+      const [, c2] = tight.creds.clients;
+      const [a, b] = tight.creds.users;
+      const calls = [
+        ...Array.from({ length: 8 }, (_, i) => ({ call: "/user", authorization: a.access_token, reference_id: `a${i}` })),
+        { call: "/user", authorization: b.access_token, reference_id: "b0" },
+      ];
+      const { res, body } = await batch(tight, calls, { client: c2 });
+      expect(res.status).toBe(200);
+      const aResults = body.calls.filter((c: Json) => c.reference_id.startsWith("a"));
+      expect(aResults.filter((c: Json) => c.status === 200)).toHaveLength(5);
+      const throttled = aResults.filter((c: Json) => c.status === 429);
+      expect(throttled).toHaveLength(3);
+      expect(throttled.every((c: Json) => c.response.error === "throttle_exceeded" && c.response.error_code === 5001)).toBe(true);
+      expect(body.calls.find((c: Json) => c.reference_id === "b0").status).toBe(200);
+
+      // The same budget applies to single calls.
+      const single_ = await single(tight, "/user", a.access_token);
+      expectClassicError(single_, 429, "throttle_exceeded");
+      expect(Number(single_.res.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+      expect(single_.res.headers.get("ratelimit-policy")).toBe('"token";q=5;w=3600');
+      expect(single_.res.headers.get("ratelimit")).toMatch(/^"token";r=0;t=\d+$/);
+      const okB = await single(tight, "/user", b.access_token);
+      expect(okB.res.status).toBe(200);
+      expect(okB.res.headers.get("ratelimit")).toMatch(/^"token";r=3;t=\d+$/);
+    });
+  });
+
+  describe(`${runtime}: operations`, () => {
+    it("answers /healthz and /readyz, echoing a well-formed X-Request-Id and replacing a malformed one", async () => {
+      const h = await raw(main, "/healthz", undefined, { "x-request-id": "abc-123" }, "GET");
+      expect(h.res.status).toBe(200);
+      expect(h.body).toEqual({ status: "ok", request_id: "abc-123" });
+      expect(h.res.headers.get("x-request-id")).toBe("abc-123");
+      const r = await raw(main, "/readyz", undefined, { "x-request-id": "bad id\twith junk" }, "GET");
+      expect(r.res.status).toBe(200);
+      expect(r.body.status).toBe("ready");
+      expect(r.res.headers.get("x-request-id")).toMatch(/^req_/);
+    });
+
+    it("writes structured JSON log lines with request ids, and never a secret or token", async () => {
+      const [c] = main.creds.clients;
+      const [a] = users();
+      await batch(main, [{ call: "/user", authorization: a.access_token }, { call: "/user", authorization: "at_not_a_real_token_value" }], {
+        headers: { "x-request-id": `${runtime}-log-check` },
+      });
+      await raw(main, "/batch/create", JSON.stringify({ client_id: c.client_id, client_secret: "wrong-secret-value", calls: [] }), {
+        "content-type": "application/json",
+        "x-request-id": `${runtime}-log-check-401`,
+      });
+      await single(main, "/wallet/find", a.access_token, { wallet_id: "wal_nope" }, { "x-request-id": `${runtime}-log-check-single` });
+      // Log lines may reach the output a moment after the response (bounded wait).
+      let lines: Json[] = [];
+      for (let i = 0; i < 50; i++) {
+        lines = main
+          .output()
+          .split("\n")
+          .filter((l) => l.startsWith("{"))
+          .flatMap((l) => {
+            try {
+              return [JSON.parse(l)];
+            } catch {
+              return []; // a line cut by interleaved stdout/stderr chunks
+            }
+          });
+        if (lines.some((l) => l.request_id === `${runtime}-log-check-single`)) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const access = lines.find((l) => l.request_id === `${runtime}-log-check` && l.msg === "request");
+      expect(access).toMatchObject({ level: "info", service: "batchgate", method: "POST", path: "/batch/create", status: 200, client_id: c.client_id, calls: 2 });
+      expect(new Date(access.time).toISOString()).toBe(access.time);
+      expect(lines.find((l) => l.request_id === `${runtime}-log-check-401` && l.msg === "request")).toMatchObject({ status: 401 });
+      expect(lines.find((l) => l.request_id === `${runtime}-log-check-single` && l.msg === "request")).toMatchObject({ status: 404, path: "/v2/wallet/find" });
+      const text = lines.map((l) => JSON.stringify(l)).join("\n");
+      for (const secret of [...main.creds.clients.map((x) => x.client_secret), ...main.creds.users.map((u) => u.access_token), "wrong-secret-value", "at_not_a_real_token_value"]) {
+        expect(text).not.toContain(secret);
+      }
+    });
+
+    it("reported no uncaught error and no unhandled handler failure through the whole suite", () => {
+      for (const t of [main, tight]) {
+        expect(t.output()).not.toMatch(/Uncaught|restarted mid-request|"msg":"unhandled error"|"msg":"handler threw"/);
+      }
+    });
+  });
+}

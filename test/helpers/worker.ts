@@ -1,0 +1,91 @@
+/**
+ * Contract targets: the Node server (src/node.ts in a child process) and the local worker
+ * (wrangler dev, started and seeded by the same code as `npm run dev:worker`).
+ */
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { SCOPES } from "../../src/core/handler.js";
+import { newSecret } from "../../src/core/ids.js";
+import { nodeHasher } from "../../src/adapters/node/hasher.js";
+import { openBetterSqlite } from "../../src/adapters/sqlite/better-sqlite3-driver.js";
+import { SqlStore } from "../../src/adapters/sqlite/sql-store.js";
+import type { DemoCredentials } from "../../src/demo-data.js";
+import { seedAndRecordCredentials, startLocalWorker } from "../../scripts/lib/local-worker.js";
+import type { ContractTarget, StartTarget } from "../contract/target.js";
+import { tempDir } from "./gateway.js";
+import { startServer } from "./process.js";
+
+type Scope = (typeof SCOPES)[number];
+
+export const startNodeTarget: StartTarget = async (spec) => {
+  const dataDir = tempDir("batchgate-contract-node-");
+  const env: Record<string, string> = { DATA_DIR: dataDir, DEMO_USERS: String(spec.users), LOG_LEVEL: "info", SQLITE_SYNCHRONOUS: "NORMAL", ...spec.env };
+  if (spec.upstreams) {
+    const file = join(dataDir, "upstreams.json");
+    writeFileSync(file, JSON.stringify(spec.upstreams));
+    env.UPSTREAMS_FILE = file;
+  }
+  const server = await startServer(env);
+  const creds = JSON.parse(readFileSync(join(dataDir, "demo-credentials.json"), "utf8")) as DemoCredentials;
+  return {
+    runtime: "node",
+    base: server.base,
+    creds,
+    output: server.output,
+    // The server's own SQLite file, written from here (WAL lets a second connection write safely).
+    async issueToken(userId, scopes, opts = {}) {
+      const store = new SqlStore(openBetterSqlite({ filename: join(dataDir, "batchgate.sqlite") }));
+      try {
+        const token = newSecret("at_");
+        await store.tokens.createToken({
+          tokenHash: nodeHasher.sha256Hex(token) as string,
+          userId,
+          scopes: scopes as Scope[],
+          expiresAt: opts.expiresAt ?? null,
+          revoked: opts.revoked ?? false,
+          createdAt: Date.now(),
+        });
+        return token;
+      } finally {
+        await store.close();
+      }
+    },
+    stop: async () => {
+      await server.stop("SIGTERM");
+    },
+  } satisfies ContractTarget;
+};
+
+export const startWorkerTarget: StartTarget = async (spec) => {
+  const dataDir = tempDir("batchgate-contract-worker-");
+  const vars: Record<string, string> = { DEMO_USERS: String(spec.users), LOG_LEVEL: "info", ...spec.env };
+  if (spec.upstreams) vars.UPSTREAMS_JSON = JSON.stringify(spec.upstreams);
+  const worker = await startLocalWorker({ dataDir, vars });
+  try {
+    const creds = await seedAndRecordCredentials(worker);
+    if (!creds) throw new Error("the local worker was not seeded");
+    return {
+      runtime: "worker",
+      base: worker.base,
+      creds,
+      output: worker.output,
+      // Through the dev-only route, which exists because the dev script's DEV_ROUTES_TOKEN is set.
+      async issueToken(userId, scopes, opts = {}) {
+        const res = await fetch(`${worker.base}/__dev/tokens`, {
+          method: "POST",
+          headers: { "content-type": "application/json", authorization: `Bearer ${worker.devToken}` },
+          body: JSON.stringify({ user_id: userId, scopes, expires_at: opts.expiresAt ?? null, revoked: opts.revoked ?? false }),
+        });
+        const body = (await res.json()) as { access_token?: string };
+        if (res.status !== 201 || !body.access_token) throw new Error(`issuing a token failed: ${res.status} ${JSON.stringify(body)}`);
+        return body.access_token;
+      },
+      stop: async () => {
+        await worker.stop("SIGTERM");
+      },
+    } satisfies ContractTarget;
+  } catch (e) {
+    await worker.stop("SIGKILL");
+    throw e;
+  }
+};
