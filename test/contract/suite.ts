@@ -500,6 +500,37 @@ export function defineContractSuite(runtime: "node" | "worker", start: StartTarg
     });
   });
 
+  describe(`${runtime}: idempotency`, () => {
+    it("replays the first completed answer for an Idempotency-Key, moves money once, and refuses the key for another body", async () => {
+      const [a, b] = users().slice(4, 6);
+      const before = await balances(main, [a, b]);
+      const key = { "idempotency-key": `${runtime}-pay-1` };
+      const params = payCall(a, b, "7.00", "x").parameters;
+      const first = await single(main, "/payment/create", a.access_token, params, key);
+      expect(first.res.status).toBe(200);
+      expect(first.res.headers.get("idempotent-replayed")).toBeNull();
+      const again = await single(main, "/payment/create", a.access_token, params, key);
+      expect(again.res.status).toBe(200);
+      expect(again.res.headers.get("idempotent-replayed")).toBe("true");
+      expect(again.text).toBe(first.text);
+      const other = await single(main, "/payment/create", a.access_token, { ...params, amount: "8.00" }, key);
+      expect(other.res.status).toBe(422);
+      expect(other.body.error).toBe("idempotency_key_reused");
+
+      const calls = [payCall(a, b, "3.00", "p")];
+      const bKey = { "idempotency-key": `${runtime}-batch-1` };
+      const firstBatch = await batch(main, calls, { headers: bKey });
+      expect(firstBatch.body.calls[0].status).toBe(200);
+      const replayed = await batch(main, calls, { headers: bKey });
+      expect(replayed.res.headers.get("idempotent-replayed")).toBe("true");
+      expect(replayed.body.calls).toEqual(firstBatch.body.calls);
+
+      const after = await balances(main, [a, b]);
+      expect(after[a.wallets[0].wallet_id]).toBe(before[a.wallets[0].wallet_id] - 1000);
+      expect(after[b.wallets[0].wallet_id]).toBe(before[b.wallets[0].wallet_id] + 1000);
+    });
+  });
+
   describe(`${runtime}: upstream handlers`, () => {
     it("forwards parameters, the access token and the request id to a real HTTP server; a 2xx JSON answer is the response", async () => {
       const token = users()[0].access_token;
