@@ -73,8 +73,11 @@ export interface RunContext {
   callRef?: string;
 }
 
-const TIMED_OUT = Symbol("timed out");
-const DEADLINE = Symbol("deadline");
+/** A running batch: whether its deadline passed, and how to stop each call still running. */
+interface BatchState {
+  deadlinePassed: boolean;
+  running: Set<() => void>;
+}
 
 export class BatchEngine {
   constructor(private readonly deps: EngineDeps) {}
@@ -84,14 +87,15 @@ export class BatchEngine {
     const { batchConcurrency, batchDeadlineMs } = this.deps.options;
     const results: (CallResult | undefined)[] = new Array(calls.length);
     const started: boolean[] = new Array(calls.length).fill(false);
-    const batch = new AbortController();
+    const batch: BatchState = { deadlinePassed: false, running: new Set() };
     const queue = new PQueue({ concurrency: batchConcurrency });
 
     let timer: ReturnType<typeof setTimeout> | undefined;
     const deadline = new Promise<void>((resolve) => {
       timer = setTimeout(() => {
+        batch.deadlinePassed = true;
         queue.clear();
-        batch.abort(DEADLINE);
+        for (const stop of batch.running) stop();
         resolve();
       }, batchDeadlineMs);
     });
@@ -99,11 +103,11 @@ export class BatchEngine {
       calls.map((call, i) =>
         queue.add(() =>
           this.deps.inflight.add(async () => {
-            if (batch.signal.aborted) return;
+            if (batch.deadlinePassed) return;
             started[i] = true;
             const ref = ctx.batchRef ? await this.deps.auth.hash(`${ctx.batchRef}:${i}`) : undefined;
-            const outcome = await this.execute(call, ctx, batch.signal, ref);
-            if (!batch.signal.aborted) results[i] = outcome.result;
+            const outcome = await this.execute(call, ctx, batch, ref);
+            if (!batch.deadlinePassed) results[i] = outcome.result;
           }),
         ),
       ),
@@ -129,7 +133,7 @@ export class BatchEngine {
     return this.deps.inflight.add(() => this.execute(call, ctx, undefined, ctx.callRef)) as Promise<CallOutcome>;
   }
 
-  private async execute(call: CallRequest, ctx: RunContext, batchSignal: AbortSignal | undefined, ref: string | undefined): Promise<CallOutcome> {
+  private async execute(call: CallRequest, ctx: RunContext, batch: BatchState | undefined, ref: string | undefined): Promise<CallOutcome> {
     const handler = this.deps.handlers.get(call.call);
     if (!handler) return rejected(failure(call, "unknown_call", `No call named ${JSON.stringify(call.call)} is registered.`));
 
@@ -181,7 +185,7 @@ export class BatchEngine {
       }
     }
 
-    const { result, settled } = this.runHandler(handler, parsed.data, call, principal, ctx, batchSignal, ref);
+    const { result, settled } = this.runHandler(handler, parsed.data, call, principal, ctx, batch, ref);
     if (claim) {
       const owned = claim;
       // Store the handler's real outcome, even when the caller was told it timed out.
@@ -201,37 +205,60 @@ export class BatchEngine {
     }
   }
 
-  /** Starts the handler; `result` resolves by the timeout or deadline, `settled` when the handler does. */
+  /**
+   * Starts the handler; `result` resolves by the call's timeout or the batch deadline, whichever
+   * comes first, and `settled` when the handler itself does. One timer per call, and the batch
+   * deadline stops running calls through the batch's set rather than an event listener each.
+   */
   private runHandler(
     handler: HandlerDef,
     params: unknown,
     call: CallRequest,
     principal: Principal | null,
     ctx: RunContext,
-    batchSignal: AbortSignal | undefined,
+    batch: BatchState | undefined,
     ref: string | undefined,
   ): { result: Promise<CallResult>; settled: Promise<CallResult> } {
-    const controller = new AbortController();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    let onBatchAbort: (() => void) | undefined;
-    const stop = new Promise<typeof TIMED_OUT | typeof DEADLINE>((resolve) => {
-      timer = setTimeout(() => {
-        controller.abort(new GatewayError("call_timeout"));
-        resolve(TIMED_OUT);
-      }, this.deps.options.callTimeoutMs);
-      if (batchSignal) {
-        onBatchAbort = () => {
-          controller.abort(new GatewayError("batch_deadline_exceeded"));
-          resolve(DEADLINE);
-        };
-        batchSignal.addEventListener("abort", onBatchAbort, { once: true });
-      }
-    });
+    // The AbortController is made only if the handler reads ctx.signal (creating one costs more
+    // than a whole lookup call); an abort before that hands it an already-aborted signal.
+    let controller: AbortController | undefined;
+    let abortReason: GatewayError | undefined;
+    const abort = (reason: GatewayError) => {
+      abortReason ??= reason;
+      controller?.abort(reason);
+    };
+    let resolveResult!: (r: CallResult) => void;
+    const result = new Promise<CallResult>((resolve) => (resolveResult = resolve));
+    let done = false;
+    const complete = (r: CallResult) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      batch?.running.delete(onDeadline);
+      resolveResult(r);
+    };
+    const timeoutMs = this.deps.options.callTimeoutMs;
+    const timer = setTimeout(() => {
+      abort(new GatewayError("call_timeout"));
+      complete(failure(call, "call_timeout", `The call did not finish within ${timeoutMs} ms.`));
+    }, timeoutMs);
+    const onDeadline = () => {
+      abort(new GatewayError("batch_deadline_exceeded"));
+      complete(failure(call, "batch_deadline_exceeded"));
+    };
+    batch?.running.add(onDeadline);
+
     const callCtx: CallContext = {
       principal,
       authorization: handler.auth === "forward" ? (call.authorization ?? null) : null,
       ref: ref ? ref.slice(0, 26) : null,
-      signal: controller.signal,
+      get signal() {
+        if (!controller) {
+          controller = new AbortController();
+          if (abortReason) controller.abort(abortReason);
+        }
+        return controller.signal;
+      },
       requestId: ctx.requestId,
       logger: ctx.logger,
       services: this.deps.services,
@@ -245,13 +272,7 @@ export class BatchEngine {
     } catch (e) {
       settled = Promise.resolve(this.errorResult(call, e, ctx));
     }
-    const result = Promise.race([settled, stop]).then((value) => {
-      clearTimeout(timer);
-      if (onBatchAbort) batchSignal!.removeEventListener("abort", onBatchAbort);
-      if (value === TIMED_OUT) return failure(call, "call_timeout", `The call did not finish within ${this.deps.options.callTimeoutMs} ms.`);
-      if (value === DEADLINE) return failure(call, "batch_deadline_exceeded");
-      return value;
-    });
+    settled.then(complete);
     return { result, settled };
   }
 
