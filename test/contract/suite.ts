@@ -11,7 +11,7 @@ import { createServer, request as httpRequest, type IncomingMessage, type Server
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DemoCredentials } from "../../src/demo-data.js";
-import type { ContractTarget, StartTarget } from "./target.js";
+import type { ContractRuntime, ContractTarget, StartTarget } from "./target.js";
 
 type Json = any;
 type User = DemoCredentials["users"][number];
@@ -78,7 +78,7 @@ function upstreamsDoc(base: string) {
   };
 }
 
-export function defineContractSuite(runtime: "node" | "worker", start: StartTarget) {
+export function defineContractSuite(runtime: ContractRuntime, start: StartTarget) {
   let main: ContractTarget;
   let tight: ContractTarget;
   const upstream = startUpstream();

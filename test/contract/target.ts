@@ -4,6 +4,9 @@
  */
 import type { DemoCredentials } from "../../src/demo-data.js";
 
+/** node: Node on SQLite; node-redis: Node on STORE=redis; worker: the local worker. */
+export type ContractRuntime = "node" | "node-redis" | "worker";
+
 export interface TargetSpec {
   /** Configuration variables (the same names on both runtimes). */
   env: Record<string, string>;
@@ -19,7 +22,7 @@ export interface IssueTokenOptions {
 }
 
 export interface ContractTarget {
-  runtime: "node" | "worker";
+  runtime: ContractRuntime;
   base: string;
   creds: DemoCredentials;
   /** Everything the process printed so far (its log lines among it). */
