@@ -7,6 +7,7 @@
 import { z } from "zod";
 import { isJsonObject } from "../core/envelope.js";
 import { GatewayError } from "../core/errors.js";
+import { readAtMost } from "../core/streams.js";
 import { defineHandler, type HandlerDef } from "../core/handler.js";
 
 export const UpstreamSchema = z.strictObject({
@@ -43,13 +44,15 @@ export function upstreamHandler(up: UpstreamConfig): HandlerDef {
         if (signal.aborted) throw new GatewayError("call_timeout", `The upstream did not answer within ${up.timeout_ms} ms.`);
         throw new GatewayError("upstream_unavailable", `The upstream for ${up.call} could not be reached.`);
       }
-      let text: string;
+      let bytes: Uint8Array | null;
       try {
-        text = await readLimited(res, MAX_UPSTREAM_BYTES);
+        bytes = res.body ? await readAtMost(res.body, MAX_UPSTREAM_BYTES) : new Uint8Array(0);
       } catch {
         if (signal.aborted) throw new GatewayError("call_timeout", `The upstream did not finish answering within ${up.timeout_ms} ms.`);
-        throw new GatewayError("upstream_error", "The upstream's answer was too large or broken.");
+        throw new GatewayError("upstream_error", "The upstream's answer was broken off.");
       }
+      if (bytes === null) throw new GatewayError("upstream_error", `The upstream's answer is larger than ${MAX_UPSTREAM_BYTES} bytes.`);
+      const text = new TextDecoder().decode(bytes);
       let body: unknown;
       try {
         body = text === "" ? {} : JSON.parse(text);
@@ -72,28 +75,4 @@ function describeUpstreamError(body: unknown): string | null {
   const nested = typeof b.error === "object" && b.error !== null ? (b.error as Record<string, unknown>) : null;
   const msg = b.error_description ?? nested?.message ?? b.message ?? (typeof b.error === "string" ? b.error : null);
   return typeof msg === "string" ? msg.slice(0, 300) : null;
-}
-
-async function readLimited(res: Response, limit: number): Promise<string> {
-  if (!res.body) return "";
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel();
-      throw new Error("upstream body too large");
-    }
-    chunks.push(value);
-  }
-  const all = new Uint8Array(size);
-  let off = 0;
-  for (const c of chunks) {
-    all.set(c, off);
-    off += c.byteLength;
-  }
-  return new TextDecoder().decode(all);
 }

@@ -6,12 +6,9 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Redis } from "ioredis";
-import { nodeHasher } from "../../src/adapters/node/hasher.js";
 import { RedisStore } from "../../src/adapters/redis/redis-store.js";
-import type { Scope } from "../../src/core/handler.js";
-import { newSecret } from "../../src/core/ids.js";
 import type { DemoCredentials } from "../../src/demo-data.js";
-import { tempDir } from "../helpers/gateway.js";
+import { issueTokenInto, tempDir } from "../helpers/gateway.js";
 import { startServer } from "../helpers/process.js";
 import { deleteRedisPrefix, describeRedis, REDIS_URL, uniquePrefix } from "../helpers/redis.js";
 import { defineContractSuite } from "./suite.js";
@@ -38,16 +35,7 @@ const startNodeRedisTarget: StartTarget = async (spec) => {
       const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
       const store = new RedisStore({ redis, prefix });
       try {
-        const token = newSecret("at_");
-        await store.tokens.createToken({
-          tokenHash: nodeHasher.sha256Hex(token) as string,
-          userId,
-          scopes: scopes as Scope[],
-          expiresAt: opts.expiresAt ?? null,
-          revoked: opts.revoked ?? false,
-          createdAt: Date.now(),
-        });
-        return token;
+        return await issueTokenInto(store, userId, scopes, opts);
       } finally {
         await store.close();
       }

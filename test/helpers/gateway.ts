@@ -10,7 +10,9 @@ import { buildNodeServices } from "../../src/adapters/node/gateway.js";
 import { nodeHasher } from "../../src/adapters/node/hasher.js";
 import { createApp } from "../../src/app.js";
 import { parseConfig } from "../../src/config.js";
+import { newSecret } from "../../src/core/ids.js";
 import { type DemoCredentials, seedDemoData } from "../../src/demo-data.js";
+import type { Store } from "../../src/ports/store.js";
 
 export interface TestGatewayOptions {
   env?: Record<string, string>;
@@ -68,6 +70,25 @@ export async function makeGateway(opts: TestGatewayOptions = {}) {
   }
 
   return { app, services, creds, config, dataDir, sqliteFile, logs, batch, call, balances };
+}
+
+/** Issues a fresh access token for an existing user straight into a store (a test fixture). */
+export async function issueTokenInto(
+  store: Store,
+  userId: string,
+  scopes: string[],
+  opts: { expiresAt?: number | null; revoked?: boolean } = {},
+): Promise<string> {
+  const token = newSecret("at_");
+  await store.tokens.createToken({
+    tokenHash: nodeHasher.sha256Hex(token) as string,
+    userId,
+    scopes,
+    expiresAt: opts.expiresAt ?? null,
+    revoked: opts.revoked ?? false,
+    createdAt: Date.now(),
+  });
+  return token;
 }
 
 export const sum = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a + b, 0);

@@ -4,18 +4,13 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { SCOPES } from "../../src/core/handler.js";
-import { newSecret } from "../../src/core/ids.js";
-import { nodeHasher } from "../../src/adapters/node/hasher.js";
 import { openBetterSqlite } from "../../src/adapters/sqlite/better-sqlite3-driver.js";
 import { SqlStore } from "../../src/adapters/sqlite/sql-store.js";
 import type { DemoCredentials } from "../../src/demo-data.js";
 import { seedAndRecordCredentials, startLocalWorker } from "../../scripts/lib/local-worker.js";
 import type { ContractTarget, StartTarget } from "../contract/target.js";
-import { tempDir } from "./gateway.js";
+import { issueTokenInto, tempDir } from "./gateway.js";
 import { startServer } from "./process.js";
-
-type Scope = (typeof SCOPES)[number];
 
 export const startNodeTarget: StartTarget = async (spec) => {
   const dataDir = tempDir("batchgate-contract-node-");
@@ -36,16 +31,7 @@ export const startNodeTarget: StartTarget = async (spec) => {
     async issueToken(userId, scopes, opts = {}) {
       const store = new SqlStore(openBetterSqlite({ filename: join(dataDir, "batchgate.sqlite") }));
       try {
-        const token = newSecret("at_");
-        await store.tokens.createToken({
-          tokenHash: nodeHasher.sha256Hex(token) as string,
-          userId,
-          scopes: scopes as Scope[],
-          expiresAt: opts.expiresAt ?? null,
-          revoked: opts.revoked ?? false,
-          createdAt: Date.now(),
-        });
-        return token;
+        return await issueTokenInto(store, userId, scopes, opts);
       } finally {
         await store.close();
       }

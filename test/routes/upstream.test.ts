@@ -33,6 +33,7 @@ beforeAll(async () => {
     if (req.url === "/broken") return send(500, "<html>oops</html>");
     if (req.url === "/not-json") return send(200, "plain text");
     if (req.url === "/slow") return void setTimeout(() => send(200, "{}"), 3000);
+    if (req.url === "/huge") return send(200, JSON.stringify({ pad: "x".repeat(2 * 1024 * 1024) }));
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -52,6 +53,7 @@ async function gatewayWithUpstreams(): Promise<TestGateway> {
         { call: "/checkout/slow", url: `${base}/slow`, timeout_ms: 200 },
         { call: "/status/public", url: `${base}/checkout`, auth: "none" },
         { call: "/checkout/down", url: "http://127.0.0.1:9/nothing-listens-here" },
+        { call: "/checkout/huge", url: `${base}/huge` },
       ],
     }),
   );
@@ -98,6 +100,8 @@ describe("upstream handlers", () => {
     expect(down).toMatchObject({ status: 502, response: { error: "upstream_unavailable" } });
     expect(noToken).toMatchObject({ status: 401, response: { error: "missing_authorization" } });
     expect(user.status).toBe(200);
+    const huge = await gw.batch([{ call: "/checkout/huge", authorization: token }]);
+    expect(huge.body.calls[0]).toMatchObject({ status: 502, response: { error: "upstream_error", error_description: expect.stringContaining("larger than") } });
     // Same handler alone.
     const single = await gw.call("/checkout/denied", token, {});
     expect(single.res.status).toBe(502);

@@ -23,6 +23,7 @@ import { newId } from "../../core/ids.js";
 import type { Logger } from "../../ports/runtime.js";
 import { configStrings, type WorkerVars } from "./gateway.js";
 import { consoleSink, createConsoleLogger, type LogSink } from "./logger.js";
+import { readAtMost } from "../../core/streams.js";
 
 // Same rule as the app (src/app.ts): a well-formed X-Request-Id is kept, anything else replaced.
 const REQUEST_ID = /^[A-Za-z0-9._:\-]{1,128}$/;
@@ -46,30 +47,6 @@ function settingsFrom(env: WorkerVars, sink: LogSink): EdgeSettings | null {
     if (e instanceof ConfigError) return null; // the object answers 503 naming the variable
     throw e;
   }
-}
-
-/** Reads a body up to `limit` bytes; null (and the stream cancelled) when it is longer. */
-async function readAtMost(body: ReadableStream<Uint8Array>, limit: number): Promise<Uint8Array<ArrayBuffer> | null> {
-  const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel().catch(() => {});
-      return null;
-    }
-    chunks.push(value);
-  }
-  const all = new Uint8Array(size);
-  let off = 0;
-  for (const c of chunks) {
-    all.set(c, off);
-    off += c.byteLength;
-  }
-  return all;
 }
 
 export function createEdgeHandler(opts: EdgeOptions) {
