@@ -27,8 +27,8 @@
  *   BENCH_SERVER_NODE_ARGS extra node flags for the server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p"
  *   BENCH_KEEP_DATA=1      keep the temp DATA_DIR (SQLite + demo credentials) afterwards
  *   BENCH_SCENARIOS=A      run only A (or only B), e.g. to profile one path; no ratio/targets then
- *   BENCH_SERVER_ENTRY     server entry relative to the repo (default src/node.ts), e.g. the
- *                          what-if scripts/bench-variant-server.ts
+ *   BENCH_SERVER_ENTRY     server entry relative to the repo (default src/node.ts), e.g. a
+ *                          what-if variant of it
  *
  * Everything lands in a fresh temp directory (printed): server.log, bench-results.json and,
  * only while running (or with BENCH_KEEP_DATA=1), data/. Only 127.0.0.1 is contacted.
