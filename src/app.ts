@@ -53,7 +53,9 @@ export function createApp(services: Services): Hono<AppEnv> {
   });
 
   const maxBody = services.config.MAX_BODY_BYTES;
-  const tooLarge = () => new GatewayError("body_too_large", `The request body is larger than ${maxBody} bytes.`);
+  // The unread rest of the body would be taken for the next request on a kept-alive connection,
+  // so a 413 also closes the connection.
+  const tooLarge = () => new GatewayError("body_too_large", `The request body is larger than ${maxBody} bytes.`, { Connection: "close" });
   // hono/body-limit counts a streamed body; a declared Content-Length is checked directly, which
   // keeps the runtime's fast body read (HTTP framing guarantees the body is exactly that long).
   const countedLimit = bodyLimit({ maxSize: maxBody, onError: (c) => renderClassicError(c as never, tooLarge()) });

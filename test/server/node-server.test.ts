@@ -3,6 +3,7 @@
  * real fetch. Covers first-start seeding, restart without reseeding, health, and config errors.
  */
 import { existsSync, readFileSync } from "node:fs";
+import http from "node:http";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { tempDir } from "../helpers/gateway.js";
@@ -85,6 +86,29 @@ describe("node server", () => {
     const ready = await fetch(`${second.base}/readyz`);
     expect(((await ready.json()) as any).status).toBe("ready");
     await second.stop();
+  });
+
+  it("closes a kept-alive connection after a 413, so the unread body is never taken for the next request", async () => {
+    const srv = await startServer({ DATA_DIR: tempDir(), DEMO_USERS: "1" });
+    running.push(srv);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const send = (body: string) =>
+      new Promise<{ status?: number; connection?: string }>((resolve, reject) => {
+        const r = http.request(
+          { host: "127.0.0.1", port: srv.port, path: "/v2/user", method: "POST", agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } },
+          (res) => {
+            res.resume();
+            res.on("end", () => resolve({ status: res.statusCode, connection: res.headers.connection }));
+          },
+        );
+        r.on("error", reject);
+        r.end(body);
+      });
+    expect(await send(JSON.stringify({ pad: "x".repeat(2 * 1024 * 1024) }))).toEqual({ status: 413, connection: "close" });
+    expect((await send("{}")).status).toBe(401); // a clean answer on a new connection
+    expect((await send("{}")).status).toBe(401);
+    agent.destroy();
+    await srv.stop();
   });
 
   it("stops at start with a message naming a bad variable", async () => {
