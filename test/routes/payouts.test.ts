@@ -4,7 +4,7 @@ import { makeGateway, sum, type TestGateway } from "../helpers/gateway.js";
 
 let gw: TestGateway;
 beforeEach(async () => {
-  gw = await makeGateway({ users: 2, env: { CALL_TIMEOUT_MS: "200" } });
+  gw = await makeGateway({ users: 2, env: { CALL_TIMEOUT_MS: "1000" } });
 });
 
 const destinations: Record<string, Record<string, string>> = {

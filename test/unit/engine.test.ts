@@ -127,8 +127,8 @@ describe("BatchEngine", () => {
   });
 
   it("times out a slow call alone, aborting its signal, while the others complete", async () => {
-    const { run, state } = makeEngine({ callTimeoutMs: 100 });
-    const results = await run([sleepCall(0, 5), sleepCall(1, 5_000), sleepCall(2, 5)]);
+    const { run, state } = makeEngine({ callTimeoutMs: 400 });
+    const results = await run([sleepCall(0, 1), sleepCall(1, 5_000), sleepCall(2, 1)]);
     expect(results[0].status).toBe(200);
     expect(results[2].status).toBe(200);
     expect(results[1].status).toBe(504);
@@ -137,8 +137,8 @@ describe("BatchEngine", () => {
   });
 
   it("answers by the batch deadline: finished calls keep results, running and unreached ones say so", async () => {
-    const { run, state } = makeEngine({ batchConcurrency: 1, batchDeadlineMs: 150, callTimeoutMs: 10_000 });
-    const results = await run([sleepCall(0, 10), sleepCall(1, 2_000), sleepCall(2, 10), sleepCall(3, 10)]);
+    const { run, state } = makeEngine({ batchConcurrency: 1, batchDeadlineMs: 500, callTimeoutMs: 10_000 });
+    const results = await run([sleepCall(0, 1), sleepCall(1, 3_000), sleepCall(2, 1), sleepCall(3, 1)]);
     expect(results[0].status).toBe(200);
     expect(results[1].response).toMatchObject({ error: "batch_deadline_exceeded" });
     expect((results[1].response as { error_description: string }).error_description).toMatch(/before this call finished/);
