@@ -251,11 +251,13 @@ export function defineStoreContract(name: string, factory: StoreFactory): void {
         expect(await balance(b.walletId)).toBe(70);
         await expectBalancedLedger();
       });
-      it("rejects zero and negative amounts without moving money", async () => {
+      it("rejects zero, negative and fractional amounts without moving money", async () => {
         const a = await wallet(await user(), 1_000);
         const b = await wallet(await user(), 1_000);
         await expect(transfer(a, b, 0)).rejects.toThrow();
         await expect(transfer(a, b, -500)).rejects.toThrow();
+        await expect(transfer(a, b, 1.5)).rejects.toThrow();
+        await expect(payout(a, 0.25)).rejects.toThrow();
         expect(await balance(a.walletId)).toBe(1_000);
         expect(await balance(b.walletId)).toBe(1_000);
         await expectBalancedLedger();

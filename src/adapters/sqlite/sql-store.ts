@@ -191,6 +191,7 @@ export class SqlStore implements Store {
     },
     createWallet: async (w: Omit<Wallet, "balance">, funding: number): Promise<Wallet> =>
       this.tx(() => {
+        assertMinorUnits(funding, true);
         this.db.run("INSERT INTO wallets (wallet_id, user_id, currency, balance, created_at) VALUES (?, ?, ?, ?, ?)", [
           w.walletId,
           w.userId,
@@ -207,6 +208,7 @@ export class SqlStore implements Store {
 
     transfer: async (req: TransferRequest): Promise<TransferOutcome> =>
       this.tx((): TransferOutcome => {
+        assertMinorUnits(req.amount);
         // A payment id names one payment: asking again returns it instead of paying twice.
         const existing = this.paymentRow(req.paymentId);
         if (existing) return { ok: true, payment: existing };
@@ -238,6 +240,7 @@ export class SqlStore implements Store {
 
     beginPayout: async (req: PayoutRequest): Promise<BeginPayoutOutcome> =>
       this.tx((): BeginPayoutOutcome => {
+        assertMinorUnits(req.amount);
         const existing = this.payoutRow(req.payoutId);
         if (existing) return { ok: true, payout: existing };
         const w = this.walletRow(req.walletId);
@@ -350,6 +353,13 @@ export class SqlStore implements Store {
       createdAt: Number(r.created_at),
       updatedAt: Number(r.updated_at),
     };
+  }
+}
+
+/** Money in the ledger is whole minor units, as the Redis store enforces too; anything else is a bug upstream. */
+function assertMinorUnits(amount: number, zeroAllowed = false) {
+  if (!Number.isSafeInteger(amount) || amount < 0 || (!zeroAllowed && amount === 0)) {
+    throw new RangeError(`amount must be a positive whole number of minor units, got ${amount}`);
   }
 }
 
