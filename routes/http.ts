@@ -31,7 +31,30 @@ export async function readJsonObject(c: Context<AppEnv>, opts: { allowEmpty: boo
     throw new GatewayError("invalid_json");
   }
   if (!isJsonObject(parsed)) throw new GatewayError("invalid_body");
+  if (exceedsDepth(parsed, MAX_JSON_DEPTH)) {
+    throw new GatewayError("invalid_body", `The request body nests objects and arrays deeper than ${MAX_JSON_DEPTH} levels.`);
+  }
   return parsed;
+}
+
+/**
+ * Deeper documents are refused before anything recursive (schemas, fingerprints, forwarding to
+ * an upstream) could overflow the stack on them.
+ */
+export const MAX_JSON_DEPTH = 32;
+
+/** Whether a parsed JSON value nests deeper than `max`; iterative, so it cannot overflow itself. */
+export function exceedsDepth(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v !== "object" || v === null) continue;
+    if (depth > max) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) {
+      if (typeof child === "object" && child !== null) stack.push([child, depth + 1]);
+    }
+  }
+  return false;
 }
 
 /** Sets RateLimit-Policy and RateLimit (IETF httpapi ratelimit-headers draft) and, when rejected, Retry-After. */

@@ -37,6 +37,28 @@ describe("POST /batch/create (errors): the envelope is all or nothing", () => {
     await expectClassicError(await raw("{}", {}), 415, "unsupported_media_type");
   });
 
+  it("rejects JSON nested deeper than 32 levels as a bad body, with or without an idempotency key", async () => {
+    const c = gw.creds.clients[0];
+    const u = gw.creds.users[0];
+    const deep = "[".repeat(200_000) + "]".repeat(200_000);
+    const body = `{"client_id":${c.client_id},"client_secret":"${c.client_secret}","calls":[{"call":"/user","authorization":"${u.access_token}","parameters":{"x":${deep}}}]}`;
+    for (const extra of [{}, { "idempotency-key": "deep-1" }]) {
+      const res = await raw(body, { "content-type": "application/json", ...extra });
+      const out = await expectClassicError(res, 400, "invalid_body");
+      expect(out.error_description).toMatch(/deeper than 32/);
+      const single = await gw.app.request("/v2/user", { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${u.access_token}`, ...extra }, body: `{"x":${deep}}` });
+      await expectClassicError(single, 400, "invalid_body");
+    }
+    // Exactly 32 levels (body, calls, call, parameters, then 28 arrays) is fine: the call then
+    // fails on its own schema, as a result.
+    const ok = "[".repeat(28) + "]".repeat(28);
+    const fine = await raw(`{"client_id":${c.client_id},"client_secret":"${c.client_secret}","calls":[{"call":"/user","authorization":"${u.access_token}","parameters":{"x":${ok}}}]}`);
+    expect(fine.status).toBe(200);
+    const one = "[".repeat(29) + "]".repeat(29);
+    const tooDeep = await raw(`{"client_id":${c.client_id},"client_secret":"${c.client_secret}","calls":[{"call":"/user","authorization":"${u.access_token}","parameters":{"x":${one}}}]}`);
+    expect(tooDeep.status).toBe(400);
+  });
+
   it("rejects 0 and MAX_CALLS+1 calls, and duplicate reference ids, running nothing", async () => {
     const before = await gw.balances();
     const empty = await gw.batch([]);
