@@ -42,7 +42,7 @@ describe("POST /batch/create (errors): the envelope is all or nothing", () => {
     const u = gw.creds.users[0];
     const deep = "[".repeat(200_000) + "]".repeat(200_000);
     const body = `{"client_id":${c.client_id},"client_secret":"${c.client_secret}","calls":[{"call":"/user","authorization":"${u.access_token}","parameters":{"x":${deep}}}]}`;
-    for (const extra of [{}, { "idempotency-key": "deep-1" }]) {
+    for (const extra of [{}, { "idempotency-key": "deep-1" }] as Record<string, string>[]) {
       const res = await raw(body, { "content-type": "application/json", ...extra });
       const out = await expectClassicError(res, 400, "invalid_body");
       expect(out.error_description).toMatch(/deeper than 32/);
