@@ -4,7 +4,7 @@
  */
 import type { Context } from "hono";
 import { GatewayError, isGatewayError, toClassicError } from "../src/core/errors.js";
-import { isJsonObject } from "../src/core/envelope.js";
+import { exceedsDepth, isJsonObject, MAX_JSON_DEPTH } from "../src/core/envelope.js";
 import type { RateDecision } from "../src/ports/rate-limiter.js";
 import { StoreUnavailableError } from "../src/ports/store.js";
 import type { AppEnv } from "./env.js";
@@ -37,25 +37,6 @@ export async function readJsonObject(c: Context<AppEnv>, opts: { allowEmpty: boo
   return parsed;
 }
 
-/**
- * Deeper documents are refused before anything recursive (schemas, fingerprints, forwarding to
- * an upstream) could overflow the stack on them.
- */
-export const MAX_JSON_DEPTH = 32;
-
-/** Whether a parsed JSON value nests deeper than `max`; iterative, so it cannot overflow itself. */
-export function exceedsDepth(value: unknown, max: number): boolean {
-  const stack: [unknown, number][] = [[value, 1]];
-  while (stack.length > 0) {
-    const [v, depth] = stack.pop()!;
-    if (typeof v !== "object" || v === null) continue;
-    if (depth > max) return true;
-    for (const child of Array.isArray(v) ? v : Object.values(v)) {
-      if (typeof child === "object" && child !== null) stack.push([child, depth + 1]);
-    }
-  }
-  return false;
-}
 
 /** Sets RateLimit-Policy and RateLimit (IETF httpapi ratelimit-headers draft) and, when rejected, Retry-After. */
 export function setRateLimitHeaders(c: Context<AppEnv>, d: RateDecision) {

@@ -70,3 +70,23 @@ export function parseBatchEnvelope(body: Record<string, unknown>, maxCalls: numb
   }
   return { clientId: env.data.client_id, clientSecret: env.data.client_secret, calls };
 }
+
+/**
+ * Deeper documents are refused before anything recursive (schemas, fingerprints, forwarding to
+ * an upstream) could overflow the stack on them.
+ */
+export const MAX_JSON_DEPTH = 32;
+
+/** Whether a parsed JSON value nests deeper than `max`; iterative, so it cannot overflow itself. */
+export function exceedsDepth(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v !== "object" || v === null) continue;
+    if (depth > max) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) {
+      if (typeof child === "object" && child !== null) stack.push([child, depth + 1]);
+    }
+  }
+  return false;
+}

@@ -5,7 +5,7 @@
  * the request id; a 2xx JSON answer is the call's response, anything else is the call's error.
  */
 import { z } from "zod";
-import { isJsonObject } from "../core/envelope.js";
+import { exceedsDepth, isJsonObject, MAX_JSON_DEPTH } from "../core/envelope.js";
 import { GatewayError } from "../core/errors.js";
 import { readAtMost } from "../core/streams.js";
 import { defineHandler, type HandlerDef } from "../core/handler.js";
@@ -64,6 +64,9 @@ export function upstreamHandler(up: UpstreamConfig): HandlerDef {
         throw new GatewayError("upstream_error", `The upstream answered ${res.status}${detail ? `: ${detail}` : "."}`);
       }
       if (body === undefined) throw new GatewayError("upstream_error", "The upstream answered with a body that is not JSON.");
+      if (exceedsDepth(body, MAX_JSON_DEPTH)) {
+        throw new GatewayError("upstream_error", `The upstream's answer nests deeper than ${MAX_JSON_DEPTH} levels.`);
+      }
       return body;
     },
   });

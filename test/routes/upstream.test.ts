@@ -34,6 +34,7 @@ beforeAll(async () => {
     if (req.url === "/not-json") return send(200, "plain text");
     if (req.url === "/slow") return void setTimeout(() => send(200, "{}"), 3000);
     if (req.url === "/huge") return send(200, JSON.stringify({ pad: "x".repeat(2 * 1024 * 1024) }));
+    if (req.url === "/deep") return send(200, "[".repeat(100_000) + "]".repeat(100_000));
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -54,6 +55,7 @@ async function gatewayWithUpstreams(): Promise<TestGateway> {
         { call: "/status/public", url: `${base}/checkout`, auth: "none" },
         { call: "/checkout/down", url: "http://127.0.0.1:9/nothing-listens-here" },
         { call: "/checkout/huge", url: `${base}/huge` },
+        { call: "/checkout/deep", url: `${base}/deep` },
       ],
     }),
   );
@@ -100,8 +102,10 @@ describe("upstream handlers", () => {
     expect(down).toMatchObject({ status: 502, response: { error: "upstream_unavailable" } });
     expect(noToken).toMatchObject({ status: 401, response: { error: "missing_authorization" } });
     expect(user.status).toBe(200);
-    const huge = await gw.batch([{ call: "/checkout/huge", authorization: token }]);
+    const huge = await gw.batch([{ call: "/checkout/huge", authorization: token }, { call: "/checkout/deep", authorization: token }]);
+    expect(huge.res.status).toBe(200);
     expect(huge.body.calls[0]).toMatchObject({ status: 502, response: { error: "upstream_error", error_description: expect.stringContaining("larger than") } });
+    expect(huge.body.calls[1]).toMatchObject({ status: 502, response: { error: "upstream_error", error_description: expect.stringContaining("deeper than") } });
     // Same handler alone.
     const single = await gw.call("/checkout/denied", token, {});
     expect(single.res.status).toBe(502);
