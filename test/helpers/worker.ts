@@ -8,39 +8,59 @@ import { openBetterSqlite } from "../../src/adapters/sqlite/better-sqlite3-drive
 import { SqlStore } from "../../src/adapters/sqlite/sql-store.js";
 import type { DemoCredentials } from "../../src/demo-data.js";
 import { seedAndRecordCredentials, startLocalWorker } from "../../scripts/lib/local-worker.js";
-import type { ContractTarget, StartTarget } from "../contract/target.js";
+import type { ContractRuntime, ContractTarget, StartTarget } from "../contract/target.js";
+import type { Store } from "../../src/ports/store.js";
 import { issueTokenInto, tempDir } from "./gateway.js";
 import { startServer } from "./process.js";
 
-export const startNodeTarget: StartTarget = async (spec) => {
-  const dataDir = tempDir("batchgate-contract-node-");
-  const env: Record<string, string> = { DATA_DIR: dataDir, DEMO_USERS: String(spec.users), LOG_LEVEL: "info", SQLITE_SYNCHRONOUS: "NORMAL", ...spec.env };
-  if (spec.upstreams) {
-    const file = join(dataDir, "upstreams.json");
-    writeFileSync(file, JSON.stringify(spec.upstreams));
-    env.UPSTREAMS_FILE = file;
-  }
-  const server = await startServer(env);
-  const creds = JSON.parse(readFileSync(join(dataDir, "demo-credentials.json"), "utf8")) as DemoCredentials;
-  return {
-    runtime: "node",
-    base: server.base,
-    creds,
-    output: server.output,
-    // The server's own SQLite file, written from here (WAL lets a second connection write safely).
-    async issueToken(userId, scopes, opts = {}) {
-      const store = new SqlStore(openBetterSqlite({ filename: join(dataDir, "batchgate.sqlite") }));
-      try {
-        return await issueTokenInto(store, userId, scopes, opts);
-      } finally {
-        await store.close();
-      }
-    },
-    stop: async () => {
-      await server.stop("SIGTERM");
-    },
-  } satisfies ContractTarget;
-};
+export interface NodeStoreChoice {
+  runtime: ContractRuntime;
+  /** Store settings for the process (none: SQLite under its DATA_DIR). */
+  env?: Record<string, string>;
+  /** Opens the process's store from the test, to issue tokens into it. */
+  openStore: (dataDir: string) => Store;
+  /** Removes what the process left outside its DATA_DIR. */
+  cleanup?: () => Promise<unknown>;
+}
+
+/** A contract target: src/node.ts as a child process, on the given store. */
+export function nodeTarget(choice: NodeStoreChoice): StartTarget {
+  return async (spec) => {
+    const dataDir = tempDir(`batchgate-contract-${choice.runtime}-`);
+    const env: Record<string, string> = { DATA_DIR: dataDir, DEMO_USERS: String(spec.users), LOG_LEVEL: "info", SQLITE_SYNCHRONOUS: "NORMAL", ...choice.env, ...spec.env };
+    if (spec.upstreams) {
+      const file = join(dataDir, "upstreams.json");
+      writeFileSync(file, JSON.stringify(spec.upstreams));
+      env.UPSTREAMS_FILE = file;
+    }
+    const server = await startServer(env);
+    const creds = JSON.parse(readFileSync(join(dataDir, "demo-credentials.json"), "utf8")) as DemoCredentials;
+    return {
+      runtime: choice.runtime,
+      base: server.base,
+      creds,
+      output: server.output,
+      async issueToken(userId, scopes, opts = {}) {
+        const store = choice.openStore(dataDir);
+        try {
+          return await issueTokenInto(store, userId, scopes, opts);
+        } finally {
+          await store.close();
+        }
+      },
+      stop: async () => {
+        await server.stop("SIGTERM");
+        await choice.cleanup?.();
+      },
+    } satisfies ContractTarget;
+  };
+}
+
+export const startNodeTarget: StartTarget = nodeTarget({
+  runtime: "node",
+  // The server's own SQLite file, written from here (WAL lets a second connection write safely).
+  openStore: (dataDir) => new SqlStore(openBetterSqlite({ filename: join(dataDir, "batchgate.sqlite") })),
+});
 
 export const startWorkerTarget: StartTarget = async (spec) => {
   const dataDir = tempDir("batchgate-contract-worker-");
