@@ -30,12 +30,6 @@ export interface BatchEnvelope {
   calls: CallRequest[];
 }
 
-/** Returns the calls array's length when the body has one, for charging the rate limit. */
-export function countCalls(body: unknown): number {
-  const calls = (body as { calls?: unknown } | null)?.calls;
-  return Array.isArray(calls) ? calls.length : 0;
-}
-
 export function isJsonObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }

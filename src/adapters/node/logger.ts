@@ -6,7 +6,7 @@
 import pino, { type DestinationStream } from "pino";
 import { type Logger, REDACTED_KEYS } from "../../ports/runtime.js";
 
-export function redactPaths(): string[] {
+function redactPaths(): string[] {
   return REDACTED_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`]);
 }
 
