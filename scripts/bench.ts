@@ -36,7 +36,7 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { createServer } from "node:net";
+import { freePort } from "./lib/local-worker.js";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -144,18 +144,6 @@ let root = "";
 let dataDir = "";
 let logFile = "";
 let keepData = false;
-
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once("error", rej);
-    s.listen(0, HOST, () => {
-      const addr = s.address();
-      const port = typeof addr === "object" && addr ? addr.port : 0;
-      s.close(() => (port ? res(port) : rej(new BenchError("could not get a free port"))));
-    });
-  });
-}
 
 function startServer(port: number, extraNodeArgs: string[], entry: string): ChildProcess {
   const env: Record<string, string | undefined> = { ...process.env };

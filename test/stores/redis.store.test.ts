@@ -6,7 +6,8 @@
  * Skipped with a warning when Redis is not reachable; failed instead when REQUIRE_REDIS=1.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { connect, createServer } from "node:net";
+import { connect } from "node:net";
+import { freePort } from "../../scripts/lib/local-worker.js";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { assertRedisUrl, connectRedis, openRedis, redactRedisUrl } from "../../src/adapters/redis/client.js";
@@ -313,13 +314,3 @@ function portAnswers(port: number): Promise<boolean> {
   });
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
