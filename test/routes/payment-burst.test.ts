@@ -1,12 +1,16 @@
 /**
- * Money is conserved: a burst of concurrent payments (many failing for want of funds), with
- * reversals and payouts mixed in, leaves the sum of wallet balances equal to what came in minus
- * what left through rails, no wallet negative, and the double-entry ledger balanced.
+ * A burst of concurrent batches through the whole app (routes, engine, handlers, SQLite store):
+ * many payments fail for want of funds, a third of the successes are reversed concurrently, and
+ * afterwards the sum of wallet balances is unchanged, no wallet is negative, the double-entry
+ * ledger is balanced, and every payment the caller was told about is in the ledger with the
+ * amount it was told. This checks the route stack's bookkeeping, not store-level races: the
+ * SQLite driver is synchronous, so one process never interleaves two store operations. Real
+ * interleaving is in test/stores/sqlite.conservation.test.ts.
  */
 import { describe, expect, it } from "vitest";
 import { makeGateway, sum } from "../helpers/gateway.js";
 
-describe("money conservation", () => {
+describe("payment burst through the app", () => {
   it("a concurrent burst of payments and reversals changes no total and drives no wallet negative", async () => {
     const gw = await makeGateway({ users: 6, file: true, env: { TOKEN_RATE_LIMIT_POINTS: "100000", CLIENT_RATE_LIMIT_POINTS: "100000" } });
     const users = gw.creds.users;
