@@ -16,19 +16,26 @@ import { makeGateway, sum, tempDir, type TestGateway } from "../helpers/gateway.
 let gw: TestGateway;
 let slow: Server;
 let slowUrl: string;
+/** The upstream answers only when the test releases it, so "still running" is a fact, not a race. */
+const held: (() => void)[] = [];
+let onSlowRequest: (() => void) | undefined;
 
 beforeAll(async () => {
   slow = createServer((req, res) => {
     req.resume();
-    setTimeout(() => {
+    held.push(() => {
       res.writeHead(200, { "content-type": "application/json" });
       res.end(JSON.stringify({ done: true }));
-    }, 400);
+    });
+    onSlowRequest?.();
   });
   await new Promise<void>((r) => slow.listen(0, "127.0.0.1", r));
   slowUrl = `http://127.0.0.1:${(slow.address() as AddressInfo).port}/slow`;
 });
-afterAll(() => new Promise<void>((r) => slow.close(() => r())));
+afterAll(() => {
+  for (const release of held.splice(0)) release();
+  return new Promise<void>((r) => slow.close(() => r()));
+});
 
 beforeEach(async () => {
   const file = join(tempDir(), "up.json");
@@ -91,15 +98,15 @@ describe("Idempotency-Key on POST /v2/<call>", () => {
   it("answers 409 while the first request with the key is still running", async () => {
     const a = gw.creds.users[0];
     const headers = { authorization: `Bearer ${a.access_token}`, "idempotency-key": "slow-1" };
-    const [r1, r2] = await Promise.all([
-      post("/v2/slow/thing", { x: 1 }, headers),
-      new Promise<Response>((resolve) => setTimeout(() => resolve(post("/v2/slow/thing", { x: 1 }, headers)), 100)),
-    ]);
-    // Whichever claimed the key first runs; the other finds it in flight.
-    const [winner, loser] = r1.status === 200 ? [r1, r2] : [r2, r1];
-    expect(winner.status).toBe(200);
-    expect(loser.status).toBe(409);
-    expect(((await loser.json()) as any).error).toBe("idempotency_key_in_use");
+    const reached = new Promise<void>((r) => (onSlowRequest = r));
+    const first = post("/v2/slow/thing", { x: 1 }, headers);
+    // The first request holds the key from before its upstream call until that call answers.
+    await reached;
+    const second = await post("/v2/slow/thing", { x: 1 }, headers);
+    expect(second.status).toBe(409);
+    expect(((await second.json()) as any).error).toBe("idempotency_key_in_use");
+    for (const release of held.splice(0)) release();
+    expect((await first).status).toBe(200);
     const r3 = await post("/v2/slow/thing", { x: 1 }, headers);
     expect(r3.headers.get("idempotent-replayed")).toBe("true");
   });

@@ -1,4 +1,4 @@
-import { beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it, vi } from "vitest";
 import { SYSTEM_PAYOUTS_IN_FLIGHT } from "../../src/adapters/sqlite/sql-store.js";
 import { makeGateway, sum, type TestGateway } from "../helpers/gateway.js";
 
@@ -33,9 +33,8 @@ describe("payouts through the sandbox rail", () => {
     expect(check).toMatchObject({ status: 200, response: { status: "pending", rail: "check" } });
 
     // Only completed and pending payouts keep money out of the wallet.
-    await new Promise((r) => setTimeout(r, 50)); // let the aborted rail call settle its refund
-    const w = await gw.services.store.ledger.getWallet(wallet);
-    expect(w!.balance).toBe(100_000 - 1000 - 1015 - 700);
+    // The timed-out rail call settles its refund after the answer; wait for it, not for a fixed time.
+    await vi.waitFor(async () => expect((await gw.services.store.ledger.getWallet(wallet))!.balance).toBe(100_000 - 1000 - 1015 - 700));
     const audit = await gw.services.store.ledger.audit();
     expect(audit.systemAccounts[SYSTEM_PAYOUTS_IN_FLIGHT]).toBe(1015 + 700);
     expect(audit.entrySum).toBe(0);
