@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatAmount, parseAmount } from "../../src/core/money.js";
+import { formatAmount, isSupportedCurrency, parseAmount } from "../../src/core/money.js";
 
 describe("money", () => {
   it("parses decimal strings into integer minor units", () => {
@@ -32,5 +32,25 @@ describe("money", () => {
     expect(formatAmount(5, "USD")).toBe("0.05");
     expect(formatAmount(-1234, "EUR")).toBe("-12.34");
     expect(formatAmount(500, "JPY")).toBe("500");
+  });
+
+  it("rejects unsupported currencies, including names of Object.prototype members", () => {
+    for (const c of ["XXX", "usd", "", "__proto__", "toString", "constructor"]) {
+      expect(isSupportedCurrency(c)).toBe(false);
+      expect(parseAmount("1.00", c)).toMatchObject({ ok: false, reason: expect.stringContaining("not supported") });
+    }
+    expect(isSupportedCurrency("JPY")).toBe(true);
+  });
+
+  it.each([["1."], [".5"], ["+1.00"], ["1.00 "], ["0x10"], ["١٢"], [""]])("rejects the malformed decimal %j", (value) => {
+    expect(parseAmount(value, "USD").ok).toBe(false);
+  });
+
+  it("round-trips every amount it accepts through formatAmount", () => {
+    for (const minor of [1, 9, 10, 99, 100, 101, 12_345, 999_999_999_999, 1_000_000_000_000]) {
+      for (const currency of ["USD", "JPY"]) {
+        expect(parseAmount(formatAmount(minor, currency), currency)).toEqual({ ok: true, minor });
+      }
+    }
   });
 });
