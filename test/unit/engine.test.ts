@@ -3,9 +3,10 @@
  * per-call timeouts, the batch deadline and failure isolation. Handlers here are small real
  * handlers (no token needed), registered in a real registry.
  *
- * Time is faked (vi.useFakeTimers: setTimeout and Date), so every timing assertion is exact:
- * a call that must time out at 400 ms is still pending at 399 ms and answered at 400 ms. p-queue
- * schedules with promises and queueMicrotask, which stay real, so the queues run as in production.
+ * Time is faked (vi.useFakeTimers: timers and Date), so every timing assertion is exact: a call
+ * that must time out at 400 ms is still pending at 399 ms and answered at 400 ms. p-queue
+ * schedules with promises and queueMicrotask, which vitest leaves real, so the queues run as in
+ * production.
  */
 import PQueue from "p-queue";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
