@@ -32,8 +32,8 @@ export function parseAmount(value: unknown, currency: string): AmountParse {
   if (typeof value !== "string") {
     return { ok: false, reason: 'must be a decimal string such as "10.00", not a number' };
   }
+  if (!isSupportedCurrency(currency)) return { ok: false, reason: `currency ${currency} is not supported` };
   const exponent = CURRENCY_EXPONENT[currency];
-  if (exponent === undefined) return { ok: false, reason: `currency ${currency} is not supported` };
   const m = /^(\d{1,16})(?:\.(\d+))?$/.exec(value);
   if (!m) return { ok: false, reason: 'must be a positive decimal string such as "10.00"' };
   const whole = m[1];

@@ -35,15 +35,9 @@ describe("money", () => {
   });
 
   it("rejects unsupported currencies, including names of Object.prototype members", () => {
-    for (const c of ["XXX", "usd", ""]) {
+    for (const c of ["XXX", "usd", "", "__proto__", "toString", "constructor"]) {
       expect(isSupportedCurrency(c)).toBe(false);
       expect(parseAmount("1.00", c)).toEqual({ ok: false, reason: `currency ${c} is not supported` });
-    }
-    // Refused, though parseAmount's reason for these is not "not supported" (it reads the
-    // exponent through the prototype); handlers check isSupportedCurrency first.
-    for (const c of ["__proto__", "toString", "constructor"]) {
-      expect(isSupportedCurrency(c)).toBe(false);
-      expect(parseAmount("1.00", c).ok).toBe(false);
     }
     expect(isSupportedCurrency("JPY")).toBe(true);
   });
