@@ -7,7 +7,7 @@
 import type { ZodType } from "zod";
 import type { RailProvider } from "../ports/rails.js";
 import type { Clock, Logger } from "../ports/runtime.js";
-import type { LedgerStore } from "../ports/store.js";
+import type { LedgerStore } from "../ports/ledger.js";
 
 export const SCOPES = [
   "user:read",
@@ -34,7 +34,7 @@ export interface Principal {
  */
 export type AuthMode = "user" | "forward" | "none";
 
-export interface HandlerServices {
+export interface CallServices {
   ledger: LedgerStore;
   rails: RailProvider;
   clock: Clock;
@@ -55,7 +55,7 @@ export interface CallContext {
   signal: AbortSignal;
   requestId: string;
   logger: Logger;
-  services: HandlerServices;
+  services: CallServices;
 }
 
 export interface HandlerDef<P = unknown, R = unknown> {
