@@ -124,10 +124,10 @@ describeRedis("RedisStore", () => {
       await withStore(async (store, prefix) => {
         await seed(store, 1_000);
         expect((await store.ledger.audit()).mismatchedWallets).toEqual([]);
-        await admin.hincrby(`{${prefix}}:balances`, "wa", 1);
+        await admin.hincrby(`{${prefix}}:v1:balances`, "wa", 1);
         expect((await store.ledger.audit()).mismatchedWallets).toEqual(["wa"]);
-        await admin.hincrby(`{${prefix}}:balances`, "wa", -1);
-        await admin.hincrby(`{${prefix}}:accounts`, "wb", 7);
+        await admin.hincrby(`{${prefix}}:v1:balances`, "wa", -1);
+        await admin.hincrby(`{${prefix}}:v1:accounts`, "wb", 7);
         expect((await store.ledger.audit()).mismatchedWallets).toEqual(["wb"]);
       });
     });
