@@ -48,7 +48,7 @@ export interface CallContext {
   /**
    * Set when the call runs under an idempotency key: a stable id (26 hex characters) for its
    * effects. The same key and request always give the same ref, so a handler that names what
-   * it creates after it (pay_<ref>) cannot create it twice, even if the gateway crashed between
+   * it creates after it (pay_<ref>; derived in effect-ref.ts) cannot create it twice, even if the gateway crashed between
    * the effect and the idempotency record.
    */
   ref: string | null;
