@@ -10,7 +10,7 @@ import type { Context, Hono } from "hono";
 import { parseBasicAuth } from "../src/core/auth.js";
 import { parseBatchEnvelope } from "../src/core/envelope.js";
 import { GatewayError } from "../src/core/errors.js";
-import type { ClientRecord } from "../src/ports/store.js";
+import type { ClientRecord } from "../src/ports/credentials.js";
 import type { AppEnv } from "./env.js";
 import { readJsonObject, setRateLimitHeaders } from "./http.js";
 import { idempotencyKeyOf, withIdempotency } from "./idempotency.js";

@@ -3,11 +3,11 @@
  * The Hono environment every route shares: services and the request's id and logger.
  */
 import type { Logger } from "../src/ports/runtime.js";
-import type { Services } from "../src/services.js";
+import type { GatewayServices } from "../src/services.js";
 
 export type AppEnv = {
   Variables: {
-    services: Services;
+    services: GatewayServices;
     requestId: string;
     logger: Logger;
     /** Set once the API client is authenticated, for the access log. */

@@ -6,7 +6,7 @@ import type { Context } from "hono";
 import { GatewayError, isGatewayError, toClassicError } from "../src/core/errors.js";
 import { exceedsDepth, isJsonObject, MAX_JSON_DEPTH } from "../src/core/envelope.js";
 import type { RateDecision } from "../src/ports/rate-limiter.js";
-import { StoreUnavailableError } from "../src/ports/store.js";
+import { StoreUnavailableError } from "../src/ports/errors.js";
 import type { AppEnv } from "./env.js";
 
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;.*)?$/i;

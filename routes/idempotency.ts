@@ -54,7 +54,7 @@ export async function withIdempotency(c: Context<AppEnv>, key: string | undefine
   let r: Execution;
   try {
     // The effects' stable id: the same key and request always name the same payment or payout.
-    r = await req.execute(await idem.fingerprint("ref", req.scope, key, fingerprint));
+    r = await req.execute(await idem.effectRef({ scope: req.scope, key, fingerprint }));
   } catch (e) {
     await claim.abandon().catch(() => undefined);
     throw e;

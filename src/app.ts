@@ -11,7 +11,7 @@ import type { AppEnv } from "../routes/env.js";
 import { renderClassicError } from "../routes/http.js";
 import { registerRoutes } from "../routes/index.js";
 import type { Logger, LogFields } from "./ports/runtime.js";
-import type { Services } from "./services.js";
+import type { GatewayServices } from "./services.js";
 
 /** A child logger made only when the request first logs something (most never do). */
 function lazyChild(parent: Logger, bindings: LogFields): Logger {
@@ -28,7 +28,7 @@ function lazyChild(parent: Logger, bindings: LogFields): Logger {
 
 const REQUEST_ID = /^[A-Za-z0-9._:\-]{1,128}$/;
 
-export function createApp(services: Services): Hono<AppEnv> {
+export function createApp(services: GatewayServices): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
   app.use(async (c, next) => {

@@ -57,6 +57,8 @@ export const ConfigSchema = z.object({
   UPSTREAMS_FILE: z.string().optional(),
   SQLITE_SYNCHRONOUS: oneOf(["FULL", "NORMAL"], "FULL"),
   IDEMPOTENCY_RETENTION_S: int(86_400, 60, 30 * 86_400),
+  /** How long an idempotency claim blocks its key unless its owner renews it (every third of it). */
+  IDEMPOTENCY_LEASE_MS: int(10_000, 300, 600_000),
   STORE: oneOf(["sqlite", "redis"], "sqlite"),
   REDIS_URL: z
     .string()

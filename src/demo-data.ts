@@ -4,8 +4,9 @@
  * and a funded USD wallet. Plaintext secrets exist only in the returned credentials (written to
  * DATA_DIR/demo-credentials.json by the entry point); the store keeps hashes.
  */
-import { SCOPES } from "./core/handler.js";
-import { newId, newSecret } from "./core/ids.js";
+import { SCOPES } from "./core/call-contract.js";
+import { newId } from "./core/ids.js";
+import { newSecret } from "./core/secrets.js";
 import { formatAmount } from "./core/money.js";
 import type { Clock, SecretHasher } from "./ports/runtime.js";
 import type { Store } from "./ports/store.js";

@@ -1,21 +1,24 @@
 /**
  * @module
  * Wires ports into the services the routes use. Each runtime's entry point builds the ports
- * (store, limiters, logger, hasher) and calls createServices once.
+ * (store, limiters, logger, hasher, payout rail) and calls createServices once.
+ *
+ * - GatewayPorts: what an entry point supplies (configuration and ports);
+ * - GatewayServices: what the routes get (auth, idempotency, the engine...);
+ * - CallServices (src/core/call-contract.ts): what a handler gets.
  */
 import PQueue from "p-queue";
 import type { GatewayConfig } from "./config.js";
 import { Authenticator } from "./core/auth.js";
 import { BatchEngine } from "./core/engine.js";
 import { Idempotency } from "./core/idempotency.js";
-import type { HandlerLookup } from "./core/handler.js";
-import { SandboxRail } from "./handlers/sandbox-rail.js";
+import type { HandlerLookup } from "./core/call-contract.js";
 import type { RailProvider } from "./ports/rails.js";
 import type { RateLimiter } from "./ports/rate-limiter.js";
 import type { Clock, Logger, SecretHasher } from "./ports/runtime.js";
 import type { Store } from "./ports/store.js";
 
-export interface ServiceDeps {
+export interface GatewayPorts {
   config: GatewayConfig;
   store: Store;
   handlers: HandlerLookup;
@@ -25,12 +28,13 @@ export interface ServiceDeps {
   clientLimiter: RateLimiter;
   /** Limit per access token across calls, batched or not. */
   tokenLimiter: RateLimiter;
+  /** Where payouts go (the sandbox rail unless a real one is configured). */
+  rails: RailProvider;
   clock?: Clock;
-  rails?: RailProvider;
   fetch?: typeof fetch;
 }
 
-export interface Services {
+export interface GatewayServices {
   config: GatewayConfig;
   store: Store;
   auth: Authenticator;
@@ -42,7 +46,7 @@ export interface Services {
 
 export const systemClock: Clock = { now: () => Date.now() };
 
-export function createServices(deps: ServiceDeps): Services {
+export function createServices(deps: GatewayPorts): GatewayServices {
   const clock = deps.clock ?? systemClock;
   const auth = new Authenticator(deps.store.clients, deps.store.tokens, deps.hasher, clock);
   const engine = new BatchEngine({
@@ -51,7 +55,7 @@ export function createServices(deps: ServiceDeps): Services {
     tokenLimiter: deps.tokenLimiter,
     services: {
       ledger: deps.store.ledger,
-      rails: deps.rails ?? new SandboxRail(),
+      rails: deps.rails,
       clock,
       fetch: deps.fetch ?? ((input, init) => fetch(input, init)),
     },
@@ -64,8 +68,9 @@ export function createServices(deps: ServiceDeps): Services {
   });
   const idempotency = new Idempotency(deps.store.idempotency, deps.hasher, clock, deps.logger, {
     retentionMs: deps.config.IDEMPOTENCY_RETENTION_S * 1000,
-    // A claim must outlast the longest request that could hold it, or a retry could run twice.
-    inFlightMs: Math.max(deps.config.BATCH_DEADLINE_MS, deps.config.CALL_TIMEOUT_MS) + 60_000,
+    leaseMs: deps.config.IDEMPOTENCY_LEASE_MS,
+    // Renewal stops once the longest request that could hold the claim is long over.
+    maxHoldMs: Math.max(deps.config.BATCH_DEADLINE_MS, deps.config.CALL_TIMEOUT_MS) + 60_000,
   });
   return { config: deps.config, store: deps.store, auth, idempotency, engine, clientLimiter: deps.clientLimiter, logger: deps.logger };
 }

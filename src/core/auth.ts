@@ -4,10 +4,10 @@
  * in constant time, and an unknown client costs the same hash as a known one.
  */
 import type { Clock, SecretHasher } from "../ports/runtime.js";
-import type { ClientRecord, ClientStore, TokenStore } from "../ports/store.js";
+import type { ClientRecord, ClientStore, TokenStore } from "../ports/credentials.js";
 import { GatewayError } from "./errors.js";
-import type { Principal } from "./handler.js";
-import { timingSafeEqual } from "./ids.js";
+import type { Principal } from "./call-contract.js";
+import { timingSafeEqual } from "./secrets.js";
 
 // A hash no secret produces, compared against when the client does not exist.
 const ABSENT_HASH = "0".repeat(64);

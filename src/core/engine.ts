@@ -7,12 +7,13 @@
 import PQueue from "p-queue";
 import type { ZodError } from "zod";
 import type { RateDecision, RateLimiter } from "../ports/rate-limiter.js";
-import { StoreUnavailableError } from "../ports/store.js";
+import { StoreUnavailableError } from "../ports/errors.js";
 import type { Logger } from "../ports/runtime.js";
 import type { Authenticator } from "./auth.js";
+import { effectRef } from "./effect-ref.js";
 import type { Idempotency, IdempotencyClaim } from "./idempotency.js";
 import { type ClassicError, type ErrorCode, GatewayError, toClassicError, ERROR_CATALOG } from "./errors.js";
-import type { CallContext, HandlerDef, HandlerLookup, HandlerServices, Principal } from "./handler.js";
+import type { CallContext, HandlerDef, HandlerLookup, CallServices, Principal } from "./call-contract.js";
 
 export interface CallRequest {
   call: string;
@@ -56,7 +57,7 @@ export interface EngineDeps {
   handlers: HandlerLookup;
   auth: Authenticator;
   tokenLimiter: RateLimiter;
-  services: HandlerServices;
+  services: CallServices;
   /** Process-wide cap on calls executing at once, shared by every batch and single call. */
   inflight: PQueue;
   options: EngineOptions;
@@ -105,7 +106,7 @@ export class BatchEngine {
           this.deps.inflight.add(async () => {
             if (batch.deadlinePassed) return;
             started[i] = true;
-            const ref = ctx.batchRef ? await this.deps.auth.hash(`${ctx.batchRef}:${i}`) : undefined;
+            const ref = ctx.batchRef ? await effectRef((text) => this.deps.auth.hash(text), { batchRef: ctx.batchRef, index: i }) : undefined;
             const outcome = await this.execute(call, ctx, batch, ref);
             if (!batch.deadlinePassed) results[i] = outcome.result;
           }),
@@ -179,7 +180,7 @@ export class BatchEngine {
           return rejected(replay, rate);
         }
         claim = begun;
-        ref = await service.fingerprint("ref", scope, call.idempotency_key, fingerprint);
+        ref = await service.effectRef({ scope, key: call.idempotency_key, fingerprint });
       } catch (e) {
         return rejected(e instanceof GatewayError ? this.errorResult(call, e, ctx) : failure(call, "service_unavailable", "The idempotency store is unavailable; the call did not run."), rate);
       }

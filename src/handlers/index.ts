@@ -19,5 +19,4 @@ export function buildRegistry(upstreams: readonly UpstreamConfig[] = []): Handle
 }
 
 export { HandlerRegistry } from "./registry.js";
-export { SandboxRail } from "./sandbox-rail.js";
 export { UpstreamsFileSchema, type UpstreamConfig } from "./upstream.js";

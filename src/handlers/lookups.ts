@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import { GatewayError } from "../core/errors.js";
-import { defineHandler, type HandlerDef } from "../core/handler.js";
+import { defineHandler, type HandlerDef } from "../core/call-contract.js";
 import { idParam, paymentView, payoutView, requireOwned, userView, walletView } from "./shapes.js";
 
 export const lookupHandlers: HandlerDef[] = [

@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import { GatewayError } from "../core/errors.js";
-import { defineHandler, type HandlerDef } from "../core/handler.js";
+import { defineHandler, type HandlerDef } from "../core/call-contract.js";
 import { newId } from "../core/ids.js";
 import { amountParam, currencyParam, descriptionParam, idParam, paymentView, requireOwned, withMinorUnits } from "./shapes.js";
 

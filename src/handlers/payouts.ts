@@ -8,10 +8,10 @@
  */
 import { z } from "zod";
 import { GatewayError } from "../core/errors.js";
-import { defineHandler, type HandlerDef } from "../core/handler.js";
+import { defineHandler, type HandlerDef } from "../core/call-contract.js";
 import { newId } from "../core/ids.js";
+import type { PayoutFailureKind } from "../ports/ledger.js";
 import type { RailResult } from "../ports/rails.js";
-import { DECLINE_REASON } from "./sandbox-rail.js";
 import { amountParam, currencyParam, descriptionParam, idParam, payoutView, requireOwned, withMinorUnits } from "./shapes.js";
 
 const text = (max: number) => z.string().min(1).max(max);
@@ -46,8 +46,9 @@ const CreatePayout = z
   ])
   .transform(withMinorUnits);
 
-function railFailure(payoutId: string, reason: string): GatewayError {
-  if (reason === DECLINE_REASON) {
+/** The rail's answer decides the error: it declined (its "no"), or it could not be reached. */
+function railFailure(payoutId: string, kind: PayoutFailureKind, reason: string): GatewayError {
+  if (kind === "declined") {
     return new GatewayError("payout_declined", `The rail declined payout ${payoutId} (${reason}); the wallet was refunded.`);
   }
   return new GatewayError("rail_unavailable", `The rail did not take payout ${payoutId} (${reason}); the wallet was refunded.`);
@@ -81,7 +82,7 @@ export const payoutHandlers: HandlerDef[] = [
       if (!begun.ok) throw new GatewayError(begun.reason);
       // Named after an idempotency ref and already past the rail: answer as the first time did.
       const earlier = begun.payout;
-      if (earlier.status === "failed") throw railFailure(payoutId, earlier.failureCode ?? "rail_error");
+      if (earlier.status === "failed") throw railFailure(payoutId, earlier.failureKind ?? "unavailable", earlier.failureCode ?? "rail_error");
       if (earlier.status !== "processing") return payoutView(earlier);
 
       const answer: RailResult = await rails
@@ -91,8 +92,9 @@ export const payoutHandlers: HandlerDef[] = [
         const settled = await ledger.settlePayout(payoutId, { status: answer.status, providerReference: answer.providerReference }, clock.now());
         return payoutView(settled!);
       }
-      await ledger.settlePayout(payoutId, { status: "failed", failureCode: answer.reason }, clock.now());
-      throw railFailure(payoutId, answer.reason);
+      const kind: PayoutFailureKind = answer.status === "declined" ? "declined" : "unavailable";
+      await ledger.settlePayout(payoutId, { status: "failed", failureCode: answer.reason, failureKind: kind }, clock.now());
+      throw railFailure(payoutId, kind, answer.reason);
     },
   }),
   defineHandler({

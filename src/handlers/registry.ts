@@ -2,7 +2,7 @@
  * @module
  * The registry of callable handlers: built-ins plus operator-declared upstreams.
  */
-import type { HandlerDef, HandlerLookup } from "../core/handler.js";
+import type { HandlerDef, HandlerLookup } from "../core/call-contract.js";
 
 export class HandlerRegistry implements HandlerLookup {
   private readonly byName = new Map<string, HandlerDef>();

@@ -6,7 +6,7 @@
 import { z } from "zod";
 import { GatewayError } from "../core/errors.js";
 import { formatAmount, isSupportedCurrency, parseAmount } from "../core/money.js";
-import type { Payment, Payout, User, Wallet } from "../ports/store.js";
+import type { Payment, Payout, User, Wallet } from "../ports/ledger.js";
 
 export const idParam = (prefix: string) =>
   z

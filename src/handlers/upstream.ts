@@ -8,7 +8,7 @@ import { z } from "zod";
 import { exceedsDepth, isJsonObject, MAX_JSON_DEPTH } from "../core/envelope.js";
 import { GatewayError } from "../core/errors.js";
 import { readAtMost } from "../core/streams.js";
-import { defineHandler, type HandlerDef } from "../core/handler.js";
+import { defineHandler, type HandlerDef } from "../core/call-contract.js";
 
 export const UpstreamSchema = z.strictObject({
   call: z.string().regex(/^\/[a-z0-9_\-/]+$/i, "must start with / and use letters, digits, _ - /"),

@@ -10,7 +10,7 @@ import { buildNodeServices } from "../../src/adapters/node/gateway.js";
 import { nodeHasher } from "../../src/adapters/node/hasher.js";
 import { createApp } from "../../src/app.js";
 import { parseConfig } from "../../src/config.js";
-import { newSecret } from "../../src/core/ids.js";
+import { newSecret } from "../../src/core/secrets.js";
 import { type DemoCredentials, seedDemoData } from "../../src/demo-data.js";
 import type { Store } from "../../src/ports/store.js";
 

@@ -1,8 +1,8 @@
 import Database from "better-sqlite3";
 import { readFileSync } from "node:fs";
 import { beforeEach, describe, expect, it } from "vitest";
-import { SCOPES } from "../../src/core/handler.js";
-import { newSecret } from "../../src/core/ids.js";
+import { SCOPES } from "../../src/core/call-contract.js";
+import { newSecret } from "../../src/core/secrets.js";
 import { nodeHasher } from "../../src/adapters/node/hasher.js";
 import { makeGateway, type TestGateway } from "../helpers/gateway.js";
 

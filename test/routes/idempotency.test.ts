@@ -194,7 +194,7 @@ describe("idempotency retention", () => {
     const store = new SqlStore(openBetterSqlite({ filename: ":memory:" }));
     let now = 1_000_000;
     const logger = { debug() {}, info() {}, warn() {}, error() {}, child() { return logger; } };
-    const idem = new Idempotency(store.idempotency, nodeHasher, { now: () => now }, logger, { retentionMs: 60_000, inFlightMs: 5_000 });
+    const idem = new Idempotency(store.idempotency, nodeHasher, { now: () => now }, logger, { retentionMs: 60_000, leaseMs: 5_000, maxHoldMs: 60_000 });
     const fp = await idem.fingerprint("x");
     const c = await idem.begin("s", "k", fp);
     expect(c.kind).toBe("claimed");
@@ -204,7 +204,7 @@ describe("idempotency retention", () => {
     now += 2_000;
     expect(await store.idempotency.purgeExpired(now)).toBe(1);
     expect((await idem.begin("s", "k", fp)).kind).toBe("claimed");
-    // A claim whose owner vanished blocks only until its in-flight expiry.
+    // A claim whose owner stopped renewing it (here: the fake clock jumps past the lease before a renewal) blocks only until its lease lapses.
     await expect(idem.begin("s", "k", fp)).rejects.toMatchObject({ code: "idempotency_key_in_use" });
     now += 5_001;
     expect((await idem.begin("s", "k", fp)).kind).toBe("claimed");

@@ -12,8 +12,8 @@ import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { assertRedisUrl, connectRedis, openRedis, redactRedisUrl } from "../../src/adapters/redis/client.js";
 import { redisRateLimiter } from "../../src/adapters/redis/rate-limiter.js";
-import { RedisStore } from "../../src/adapters/redis/redis-store.js";
-import { StoreUnavailableError } from "../../src/ports/store.js";
+import { LAYOUT_VERSION, RedisStore } from "../../src/adapters/redis/redis-store.js";
+import { StoreUnavailableError } from "../../src/ports/errors.js";
 import { deleteKeys, deleteRedisPrefix, describeRedis, REDIS_URL, uniquePrefix } from "../helpers/redis.js";
 import { defineStoreContract } from "./store-contract.js";
 
@@ -63,11 +63,11 @@ describeRedis("RedisStore", () => {
       return { a, b };
     }
 
-    it("keeps every key under the {prefix} hash tag", async () => {
+    it("keeps every key under the {prefix} hash tag and the layout version", async () => {
       await withStore(async (store, prefix) => {
         await seed(store, 500);
         await store.ledger.transfer({ paymentId: "p1", userId: "u1", fromWalletId: "wa", toWalletId: "wb", amount: 5, currency: "USD", description: null, now: T });
-        await store.idempotency.claim({ scope: "client:1", key: "k", fingerprint: "f", now: T, inFlightMs: 1000, retentionMs: 60_000 });
+        await store.idempotency.claim({ scope: "client:1", key: "k", fingerprint: "f", owner: "o", now: T, leaseMs: 1000, retentionMs: 60_000 });
         await store.meta.setMeta("m", "v");
         const keys: string[] = [];
         let cursor = "0";
@@ -77,18 +77,20 @@ describeRedis("RedisStore", () => {
           keys.push(...batch);
         } while (cursor !== "0");
         expect(keys.length).toBeGreaterThanOrEqual(10);
-        expect(keys.every((k) => k.startsWith(`{${prefix}}:`))).toBe(true);
+        expect(keys.every((k) => k.startsWith(`{${prefix}}:v${LAYOUT_VERSION}:`))).toBe(true);
       });
     });
 
     it("idempotency records carry a Redis TTL of the retention, renewed on completion", async () => {
       await withStore(async (store, prefix) => {
-        await store.idempotency.claim({ scope: "s", key: "k", fingerprint: "f", now: T, inFlightMs: 1000, retentionMs: 60_000 });
-        const key = `{${prefix}}:idem:1:s:k`;
+        await store.idempotency.claim({ scope: "s", key: "k", fingerprint: "f", owner: "o", now: T, leaseMs: 1000, retentionMs: 60_000 });
+        const key = `{${prefix}}:v1:idem:1:s:k`;
         const ttl1 = await admin.pttl(key);
         expect(ttl1).toBeGreaterThan(0);
         expect(ttl1).toBeLessThanOrEqual(60_000);
-        await store.idempotency.complete("s", "k", "f", { status: 200, body: "{}" }, T, 3_600_000);
+        expect(await store.idempotency.renew({ scope: "s", key: "k", fingerprint: "f", owner: "o" }, T + 500, 1000)).toBe(true);
+        expect(await admin.pttl(key)).toBeLessThanOrEqual(60_000);
+        await store.idempotency.complete({ scope: "s", key: "k", fingerprint: "f", owner: "o" }, { status: 200, body: "{}" }, T, 3_600_000);
         expect(await admin.pttl(key)).toBeGreaterThan(60_000);
       });
     });
@@ -122,10 +124,10 @@ describeRedis("RedisStore", () => {
       await withStore(async (store, prefix) => {
         await seed(store, 1_000);
         expect((await store.ledger.audit()).mismatchedWallets).toEqual([]);
-        await admin.hincrby(`{${prefix}}:balances`, "wa", 1);
+        await admin.hincrby(`{${prefix}}:v1:balances`, "wa", 1);
         expect((await store.ledger.audit()).mismatchedWallets).toEqual(["wa"]);
-        await admin.hincrby(`{${prefix}}:balances`, "wa", -1);
-        await admin.hincrby(`{${prefix}}:accounts`, "wb", 7);
+        await admin.hincrby(`{${prefix}}:v1:balances`, "wa", -1);
+        await admin.hincrby(`{${prefix}}:v1:accounts`, "wb", 7);
         expect((await store.ledger.audit()).mismatchedWallets).toEqual(["wb"]);
       });
     });
@@ -167,7 +169,7 @@ describeRedis("RedisStore", () => {
         await expect(
           store.ledger.transfer({ paymentId: "p", userId: "u", fromWalletId: "a", toWalletId: "b", amount: 1, currency: "USD", description: null, now: 1 }),
         ).rejects.toBeInstanceOf(StoreUnavailableError);
-        await expect(store.idempotency.claim({ scope: "s", key: "k", fingerprint: "f", now: 1, inFlightMs: 1, retentionMs: 1 })).rejects.toBeInstanceOf(
+        await expect(store.idempotency.claim({ scope: "s", key: "k", fingerprint: "f", owner: "o", now: 1, leaseMs: 1, retentionMs: 1 })).rejects.toBeInstanceOf(
           StoreUnavailableError,
         );
       } finally {

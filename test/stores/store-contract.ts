@@ -8,7 +8,9 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { SYSTEM_FUNDING, SYSTEM_PAYOUTS_IN_FLIGHT, railAccount } from "../../src/adapters/ledger-accounts.js";
-import type { Store, TokenRecord, Wallet } from "../../src/ports/store.js";
+import type { TokenRecord } from "../../src/ports/credentials.js";
+import type { Wallet } from "../../src/ports/ledger.js";
+import type { Store } from "../../src/ports/store.js";
 
 export interface StoreUnderTest {
   store: Store;
@@ -331,6 +333,7 @@ export function defineStoreContract(name: string, factory: StoreFactory): void {
             description: "rent",
             status: "processing",
             failureCode: null,
+            failureKind: null,
             providerReference: null,
             createdAt: T0 + 2000,
             updatedAt: T0 + 2000,
@@ -368,10 +371,10 @@ export function defineStoreContract(name: string, factory: StoreFactory): void {
         const w = await wallet(await user(), 1_000);
         await payout(w, 700, { payoutId: "po_c", rail: "card" });
         const done = await store.ledger.settlePayout("po_c", { status: "completed", providerReference: "ref_1" }, T0 + 3000);
-        expect(done).toMatchObject({ status: "completed", providerReference: "ref_1", failureCode: null, updatedAt: T0 + 3000, createdAt: T0 + 2000 });
+        expect(done).toMatchObject({ status: "completed", providerReference: "ref_1", failureCode: null, failureKind: null, updatedAt: T0 + 3000, createdAt: T0 + 2000 });
         expect(await store.ledger.getPayout("po_c")).toEqual(done);
         // Final: a late failure or cancellation changes nothing.
-        expect(await store.ledger.settlePayout("po_c", { status: "failed", failureCode: "late" }, T0 + 4000)).toEqual(done);
+        expect(await store.ledger.settlePayout("po_c", { status: "failed", failureCode: "late", failureKind: "declined" }, T0 + 4000)).toEqual(done);
         expect(await store.ledger.settlePayout("po_c", { status: "pending", providerReference: "x" }, T0 + 4000)).toEqual(done);
         expect(await store.ledger.cancelPayout("po_c", T0 + 4000)).toEqual({ ok: false, reason: "payout_not_cancellable" });
         expect(await balance(w.walletId)).toBe(300);
@@ -382,8 +385,8 @@ export function defineStoreContract(name: string, factory: StoreFactory): void {
       it("processing → failed refunds the wallet; then it is final", async () => {
         const w = await wallet(await user(), 1_000);
         await payout(w, 400, { payoutId: "po_f" });
-        const failed = await store.ledger.settlePayout("po_f", { status: "failed", failureCode: "account_closed" }, T0 + 3000);
-        expect(failed).toMatchObject({ status: "failed", failureCode: "account_closed", providerReference: null, updatedAt: T0 + 3000 });
+        const failed = await store.ledger.settlePayout("po_f", { status: "failed", failureCode: "account_closed", failureKind: "declined" }, T0 + 3000);
+        expect(failed).toMatchObject({ status: "failed", failureCode: "account_closed", failureKind: "declined", providerReference: null, updatedAt: T0 + 3000 });
         expect(await balance(w.walletId)).toBe(1_000);
         expect(await store.ledger.settlePayout("po_f", { status: "completed", providerReference: "r" }, T0 + 4000)).toEqual(failed);
         expect(await store.ledger.cancelPayout("po_f", T0 + 4000)).toEqual({ ok: false, reason: "payout_not_cancellable" });
@@ -408,8 +411,8 @@ export function defineStoreContract(name: string, factory: StoreFactory): void {
         const w = await wallet(await user(), 1_000);
         await payout(w, 250, { payoutId: "po_pf" });
         await store.ledger.settlePayout("po_pf", { status: "pending", providerReference: "ref" }, T0 + 3000);
-        const failed = await store.ledger.settlePayout("po_pf", { status: "failed", failureCode: "returned" }, T0 + 4000);
-        expect(failed).toMatchObject({ status: "failed", failureCode: "returned", providerReference: null });
+        const failed = await store.ledger.settlePayout("po_pf", { status: "failed", failureCode: "returned", failureKind: "unavailable" }, T0 + 4000);
+        expect(failed).toMatchObject({ status: "failed", failureCode: "returned", failureKind: "unavailable", providerReference: null });
         expect(await balance(w.walletId)).toBe(1_000);
         await expectBalancedLedger();
       });
@@ -448,7 +451,7 @@ export function defineStoreContract(name: string, factory: StoreFactory): void {
         await payout(b, 200, { payoutId: "po_a3", rail: "venmo" });
         await payout(a, 100, { payoutId: "po_a4", rail: "ach" });
         await store.ledger.settlePayout("po_a1", { status: "completed", providerReference: "r1" }, T0 + 20);
-        await store.ledger.settlePayout("po_a2", { status: "failed", failureCode: "nope" }, T0 + 20);
+        await store.ledger.settlePayout("po_a2", { status: "failed", failureCode: "nope", failureKind: "declined" }, T0 + 20);
         await store.ledger.settlePayout("po_a3", { status: "pending", providerReference: "r3" }, T0 + 20);
         await store.ledger.settlePayout("po_a4", { status: "pending", providerReference: "r4" }, T0 + 20);
         await store.ledger.cancelPayout("po_a4", T0 + 30);
@@ -487,22 +490,29 @@ export function defineStoreContract(name: string, factory: StoreFactory): void {
 
     describe("idempotency", () => {
       const idem = () => store.idempotency;
-      const req = (over: Partial<{ scope: string; key: string; fingerprint: string; now: number; inFlightMs: number; retentionMs: number }> = {}) => ({
+      type Req = { scope: string; key: string; fingerprint: string; owner: string; now: number; leaseMs: number; retentionMs: number };
+      const req = (over: Partial<Req> = {}): Req => ({
         scope: "client:1",
         key: "key-1",
         fingerprint: "fp-A",
+        owner: `owner-${over.fingerprint ?? "fp-A"}`,
         now: T0,
-        inFlightMs: 60_000,
+        leaseMs: 60_000,
         retentionMs: 24 * 3600_000,
         ...over,
       });
+      /** The claim a req() with these overrides holds. */
+      const ref = (over: Partial<Req> = {}) => {
+        const r = req(over);
+        return { scope: r.scope, key: r.key, fingerprint: r.fingerprint, owner: r.owner };
+      };
       const response = { status: 201, body: '{"ok":true,"note":"ü ✓ \\" \\n"}' };
 
       it("claims, blocks while in flight, stores the response and replays it", async () => {
         expect(await idem().claim(req())).toEqual({ kind: "claimed" });
         expect(await idem().claim(req({ now: T0 + 1 }))).toEqual({ kind: "in_flight", fingerprint: "fp-A" });
         expect(await idem().claim(req({ fingerprint: "fp-B", now: T0 + 1 }))).toEqual({ kind: "in_flight", fingerprint: "fp-A" });
-        await idem().complete("client:1", "key-1", "fp-A", response, T0 + 10, 24 * 3600_000);
+        expect(await idem().complete(ref(), response, T0 + 10, 24 * 3600_000)).toBe(true);
         expect(await idem().claim(req({ now: T0 + 20 }))).toEqual({ kind: "completed", fingerprint: "fp-A", response });
         expect(await idem().claim(req({ fingerprint: "fp-B", now: T0 + 20 }))).toEqual({ kind: "completed", fingerprint: "fp-A", response });
       });
@@ -512,48 +522,79 @@ export function defineStoreContract(name: string, factory: StoreFactory): void {
         expect(await idem().claim(req({ scope: "client:2" }))).toEqual({ kind: "claimed" });
         expect(await idem().claim(req())).toEqual({ kind: "claimed" });
       });
-      it("completes only for the fingerprint holding the in-flight claim", async () => {
+      it("completes only for the fingerprint and owner holding the in-flight claim", async () => {
         await idem().claim(req());
-        await idem().complete("client:1", "key-1", "fp-OTHER", response, T0 + 10, 3600_000);
+        expect(await idem().complete({ ...ref(), fingerprint: "fp-OTHER" }, response, T0 + 10, 3600_000)).toBe(false);
+        expect(await idem().complete({ ...ref(), owner: "someone-else" }, response, T0 + 10, 3600_000)).toBe(false);
         expect(await idem().claim(req({ now: T0 + 20 }))).toEqual({ kind: "in_flight", fingerprint: "fp-A" });
-        await idem().complete("client:1", "key-1", "fp-A", response, T0 + 30, 3600_000);
+        expect(await idem().complete(ref(), response, T0 + 30, 3600_000)).toBe(true);
         // A second completion of a completed record changes nothing.
-        await idem().complete("client:1", "key-1", "fp-A", { status: 500, body: "other" }, T0 + 40, 3600_000);
+        expect(await idem().complete(ref(), { status: 500, body: "other" }, T0 + 40, 3600_000)).toBe(false);
         expect(await idem().claim(req({ now: T0 + 50 }))).toEqual({ kind: "completed", fingerprint: "fp-A", response });
         // Completing a key nobody claimed stores nothing.
-        await idem().complete("client:1", "never-claimed", "fp-A", response, T0, 3600_000);
+        expect(await idem().complete(ref({ key: "never-claimed" }), response, T0, 3600_000)).toBe(false);
         expect(await idem().claim(req({ key: "never-claimed", now: T0 + 1 }))).toEqual({ kind: "claimed" });
       });
-      it("release drops only an in-flight claim with the same fingerprint", async () => {
+      it("release drops only an in-flight claim with the same fingerprint and owner", async () => {
         await idem().claim(req());
-        await idem().release("client:1", "key-1", "fp-OTHER");
+        expect(await idem().release({ ...ref(), fingerprint: "fp-OTHER" })).toBe(false);
+        expect(await idem().release({ ...ref(), owner: "someone-else" })).toBe(false);
         expect(await idem().claim(req({ now: T0 + 1 }))).toEqual({ kind: "in_flight", fingerprint: "fp-A" });
-        await idem().release("client:1", "key-1", "fp-A");
+        expect(await idem().release(ref())).toBe(true);
         expect(await idem().claim(req({ fingerprint: "fp-B", now: T0 + 2 }))).toEqual({ kind: "claimed" });
-        await idem().complete("client:1", "key-1", "fp-B", response, T0 + 3, 3600_000);
-        await idem().release("client:1", "key-1", "fp-B");
+        await idem().complete(ref({ fingerprint: "fp-B" }), response, T0 + 3, 3600_000);
+        expect(await idem().release(ref({ fingerprint: "fp-B" }))).toBe(false);
         expect(await idem().claim(req({ now: T0 + 4 }))).toEqual({ kind: "completed", fingerprint: "fp-B", response });
       });
-      it("a stale in-flight claim is taken over; the old owner can no longer complete it", async () => {
-        await idem().claim(req({ inFlightMs: 1_000 }));
+      it("a lapsed lease is taken over; the old owner can then neither renew nor complete it", async () => {
+        await idem().claim(req({ leaseMs: 1_000 }));
         expect(await idem().claim(req({ fingerprint: "fp-B", now: T0 + 999 }))).toEqual({ kind: "in_flight", fingerprint: "fp-A" });
         expect(await idem().claim(req({ fingerprint: "fp-B", now: T0 + 1_000 }))).toEqual({ kind: "claimed" });
-        await idem().complete("client:1", "key-1", "fp-A", { status: 200, body: "stale owner" }, T0 + 1_001, 3600_000);
+        expect(await idem().renew(ref(), T0 + 1_001, 1_000)).toBe(false);
+        expect(await idem().complete(ref(), { status: 200, body: "stale owner" }, T0 + 1_001, 3600_000)).toBe(false);
         expect(await idem().claim(req({ now: T0 + 1_002 }))).toEqual({ kind: "in_flight", fingerprint: "fp-B" });
-        await idem().complete("client:1", "key-1", "fp-B", response, T0 + 1_003, 3600_000);
+        expect(await idem().complete(ref({ fingerprint: "fp-B" }), response, T0 + 1_003, 3600_000)).toBe(true);
         expect(await idem().claim(req({ now: T0 + 1_004 }))).toEqual({ kind: "completed", fingerprint: "fp-B", response });
+      });
+      it("the same request under another owner cannot renew or complete a claim it does not hold", async () => {
+        await idem().claim(req({ leaseMs: 1_000 }));
+        expect(await idem().claim(req({ owner: "owner-2", now: T0 + 1_000 }))).toEqual({ kind: "claimed" });
+        expect(await idem().renew(ref(), T0 + 1_001, 1_000)).toBe(false);
+        expect(await idem().complete(ref(), response, T0 + 1_001, 3600_000)).toBe(false);
+        expect(await idem().renew({ ...ref(), owner: "owner-2" }, T0 + 1_001, 1_000)).toBe(true);
+      });
+      it("renewing extends the lease from now; a renewed claim blocks the key past its first lease", async () => {
+        await idem().claim(req({ leaseMs: 1_000 }));
+        expect(await idem().renew(ref(), T0 + 900, 1_000)).toBe(true);
+        expect(await idem().claim(req({ fingerprint: "fp-B", now: T0 + 1_899 }))).toEqual({ kind: "in_flight", fingerprint: "fp-A" });
+        expect(await idem().renew(ref(), T0 + 1_800, 1_000)).toBe(true);
+        expect(await idem().claim(req({ fingerprint: "fp-B", now: T0 + 2_799 }))).toEqual({ kind: "in_flight", fingerprint: "fp-A" });
+        // Not renewed any more: it lapses one lease after the last renewal.
+        expect(await idem().claim(req({ fingerprint: "fp-B", now: T0 + 2_800 }))).toEqual({ kind: "claimed" });
+      });
+      it("renew answers false for an absent, completed, or released claim, and changes nothing", async () => {
+        expect(await idem().renew(ref(), T0, 1_000)).toBe(false);
+        expect(await idem().claim(req({ key: "absent", now: T0 + 1 }))).toEqual({ kind: "claimed" });
+        await idem().claim(req());
+        await idem().complete(ref(), response, T0 + 1, 3600_000);
+        expect(await idem().renew(ref(), T0 + 2, 1_000)).toBe(false);
+        expect(await idem().claim(req({ now: T0 + 3 }))).toEqual({ kind: "completed", fingerprint: "fp-A", response });
+        await idem().claim(req({ key: "rel" }));
+        await idem().release(ref({ key: "rel" }));
+        expect(await idem().renew(ref({ key: "rel" }), T0 + 4, 1_000)).toBe(false);
+        expect(await idem().claim(req({ key: "rel", fingerprint: "fp-B", now: T0 + 5 }))).toEqual({ kind: "claimed" });
       });
       it("a completed record is replayed until its retention ends, then the key is free", async () => {
         await idem().claim(req());
-        await idem().complete("client:1", "key-1", "fp-A", response, T0 + 100, 60_000);
+        await idem().complete(ref(), response, T0 + 100, 60_000);
         expect(await idem().claim(req({ fingerprint: "fp-B", now: T0 + 60_099 }))).toEqual({ kind: "completed", fingerprint: "fp-A", response });
         expect(await idem().claim(req({ fingerprint: "fp-B", now: T0 + 60_100 }))).toEqual({ kind: "claimed" });
       });
       it("purgeExpired removes exactly the records past retention", async () => {
         await idem().claim(req({ key: "short", retentionMs: 60_000 }));
         await idem().claim(req({ key: "done", retentionMs: 60_000 }));
-        await idem().complete("client:1", "done", "fp-A", response, T0, 60_000);
-        await idem().claim(req({ key: "long", inFlightMs: 3600_000, retentionMs: 3600_000 }));
+        await idem().complete(ref({ key: "done" }), response, T0, 60_000);
+        await idem().claim(req({ key: "long", leaseMs: 3600_000, retentionMs: 3600_000 }));
         expect(await idem().purgeExpired(T0 + 59_999)).toBe(0);
         expect(await idem().claim(req({ key: "done", now: T0 + 59_999 }))).toEqual({ kind: "completed", fingerprint: "fp-A", response });
         expect(await idem().purgeExpired(T0 + 60_000)).toBe(2);
@@ -562,10 +603,22 @@ export function defineStoreContract(name: string, factory: StoreFactory): void {
         expect(await idem().claim(req({ key: "done", now: T0 + 60_001 }))).toEqual({ kind: "claimed" });
       });
       it("exactly one of many concurrent claims on a key wins", async () => {
-        const results = await Promise.all(Array.from({ length: 50 }, (_, i) => idem().claim(req({ key: "race", fingerprint: `fp-${i % 3}`, now: T0 + i }))));
+        const results = await Promise.all(
+          Array.from({ length: 50 }, (_, i) => idem().claim(req({ key: "race", fingerprint: `fp-${i % 3}`, owner: `o-${i}`, now: T0 + i }))),
+        );
         const claimed = results.filter((r) => r.kind === "claimed");
         expect(claimed).toHaveLength(1);
         expect(results.filter((r) => r.kind === "in_flight")).toHaveLength(49);
+      });
+      it("exactly one of many concurrent takeovers of a lapsed lease wins, and only it can complete", async () => {
+        await idem().claim(req({ key: "lapsed", leaseMs: 1_000 }));
+        const results = await Promise.all(
+          Array.from({ length: 30 }, (_, i) => idem().claim(req({ key: "lapsed", owner: `o-${i}`, leaseMs: 1_000, now: T0 + 5_000 }))),
+        );
+        const winner = results.findIndex((r) => r.kind === "claimed");
+        expect(results.filter((r) => r.kind === "claimed")).toHaveLength(1);
+        const done = await Promise.all(results.map((_, i) => idem().complete({ ...ref({ key: "lapsed" }), owner: `o-${i}` }, response, T0 + 5_001, 3600_000)));
+        expect(done.map((d, i) => (d ? i : -1)).filter((i) => i >= 0)).toEqual([winner]);
       });
     });
 

@@ -10,6 +10,8 @@ describe("config", () => {
     expect(c.DEMO_USERS).toBe(50);
     expect(c.CALL_TIMEOUT_MS).toBe(10_000);
     expect(c.LOG_LEVEL).toBe("info");
+    expect(c.IDEMPOTENCY_LEASE_MS).toBe(10_000);
+    expect(parseConfig({ IDEMPOTENCY_LEASE_MS: "3000" }).IDEMPOTENCY_LEASE_MS).toBe(3_000);
   });
 
   it.each([
@@ -19,6 +21,8 @@ describe("config", () => {
     ["RATE_LIMIT_COST", "bytes"],
     ["LOG_LEVEL", "loud"],
     ["CALL_TIMEOUT_MS", "-5"],
+    ["IDEMPOTENCY_LEASE_MS", "10"],
+    ["IDEMPOTENCY_LEASE_MS", "10s"],
   ])("a bad %s stops with a message naming it", (name, value) => {
     let err: unknown;
     try {

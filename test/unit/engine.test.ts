@@ -18,9 +18,9 @@ import { SqlStore } from "../../src/adapters/sqlite/sql-store.js";
 import { Authenticator } from "../../src/core/auth.js";
 import { BatchEngine, type CallRequest, type EngineOptions } from "../../src/core/engine.js";
 import { GatewayError } from "../../src/core/errors.js";
-import { defineHandler } from "../../src/core/handler.js";
+import { defineHandler } from "../../src/core/call-contract.js";
 import { HandlerRegistry } from "../../src/handlers/registry.js";
-import { SandboxRail } from "../../src/handlers/sandbox-rail.js";
+import { SandboxRail } from "../../src/adapters/rails/sandbox.js";
 import type { Logger } from "../../src/ports/runtime.js";
 
 function captureLogger() {

@@ -10,7 +10,8 @@ import type { DestinationStream } from "pino";
 import { ConfigError, type GatewayConfig } from "../../config.js";
 import { buildRegistry, UpstreamsFileSchema, type UpstreamConfig } from "../../handlers/index.js";
 import type { Store } from "../../ports/store.js";
-import { createServices, type Services } from "../../services.js";
+import { createServices, type GatewayServices } from "../../services.js";
+import { SandboxRail } from "../rails/sandbox.js";
 import type { RateLimiter } from "../../ports/rate-limiter.js";
 import { memoryRateLimiter } from "../rate-limit/flexible.js";
 import { connectRedis } from "../redis/client.js";
@@ -84,7 +85,7 @@ function openSqlitePorts(config: GatewayConfig, sqliteFile?: string): StorePorts
   };
 }
 
-export async function buildNodeServices(config: GatewayConfig, opts: NodeGatewayOptions = {}): Promise<Services> {
+export async function buildNodeServices(config: GatewayConfig, opts: NodeGatewayOptions = {}): Promise<GatewayServices> {
   const upstreams = loadUpstreams(config.UPSTREAMS_FILE);
   let handlers;
   try {
@@ -98,6 +99,7 @@ export async function buildNodeServices(config: GatewayConfig, opts: NodeGateway
     ...ports,
     handlers,
     hasher: nodeHasher,
+    rails: new SandboxRail(),
     logger: createPinoLogger(config.LOG_LEVEL, opts.logDestination),
     fetch: opts.fetch,
   });

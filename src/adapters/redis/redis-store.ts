@@ -6,26 +6,30 @@
  *
  * ## Key layout
  *
- * Every key starts with `{<prefix>}:`: the braces make `<prefix>` the Redis Cluster hash tag, so
- * all of one gateway's keys live in one slot and a multi-key script stays legal on a cluster. Every
- * script also declares each key it touches in KEYS (which is why the idempotency purge runs one
- * small script per record). With prefix `bg`:
+ * Every key starts with `{<prefix>}:v1:`. The braces make `<prefix>` the Redis Cluster hash tag,
+ * so all of one gateway's keys live in one slot and a multi-key script stays legal on a cluster.
+ * `v1` is the layout version (LAYOUT_VERSION): a change to what a key holds gets a new version,
+ * so keys written under another layout are never misread (a store under another version reads
+ * none of them). Every script also declares each key it touches in KEYS (which is why the
+ * idempotency purge runs one small script per record). Records are the flat field maps of
+ * src/core/records.ts (absent field = null), the same mapping the SQL store's rows use. With
+ * prefix `bg`:
  *
- * | key                          | type   | content                                                  |
- * |------------------------------|--------|----------------------------------------------------------|
- * | `{bg}:client:<clientId>`     | string | ClientRecord as JSON (SET NX: never overwritten)         |
- * | `{bg}:token:<sha256 hex>`    | string | TokenRecord as JSON (SET NX)                             |
- * | `{bg}:user:<userId>`         | string | User as JSON (SET NX)                                    |
- * | `{bg}:wallet:<walletId>`     | hash   | walletId, userId, currency, createdAt (immutable)        |
- * | `{bg}:balances`              | hash   | walletId → balance (minor units, integer)                |
- * | `{bg}:user_wallets:<userId>` | zset   | walletId scored by createdAt (ties: walletId bytewise)   |
- * | `{bg}:payment:<paymentId>`   | hash   | the Payment (absent field = null)                        |
- * | `{bg}:payout:<payoutId>`     | hash   | the Payout; `destination` as JSON (absent field = null)  |
- * | `{bg}:accounts`              | hash   | account → running sum of its ledger entries (HINCRBY)    |
- * | `{bg}:entries`               | list   | append-only journal: JSON `[account, amount, kind, ref, createdAt]` (all strings) |
- * | `{bg}:meta`                  | hash   | meta key → value                                         |
- * | `{bg}:idem:<len>:<scope>:<key>` | hash | idempotency record; PEXPIRE'd at retention               |
- * | `{bg}:idem_expiry`           | zset   | idempotency record key scored by its expiresAt           |
+ * | key                             | type   | content                                                  |
+ * |---------------------------------|--------|----------------------------------------------------------|
+ * | `{bg}:v1:client:<clientId>`     | string | the client's fields as JSON (SET NX: never overwritten)  |
+ * | `{bg}:v1:token:<sha256 hex>`    | string | the token's fields as JSON (SET NX)                      |
+ * | `{bg}:v1:user:<userId>`         | string | the user's fields as JSON (SET NX)                       |
+ * | `{bg}:v1:wallet:<walletId>`     | hash   | walletId, userId, currency, createdAt (immutable)        |
+ * | `{bg}:v1:balances`              | hash   | walletId → balance (minor units, integer)                |
+ * | `{bg}:v1:user_wallets:<userId>` | zset   | walletId scored by createdAt (ties: walletId bytewise)   |
+ * | `{bg}:v1:payment:<paymentId>`   | hash   | the payment's fields                                     |
+ * | `{bg}:v1:payout:<payoutId>`     | hash   | the payout's fields; `destination` as JSON               |
+ * | `{bg}:v1:accounts`              | hash   | account → running sum of its ledger entries (HINCRBY)    |
+ * | `{bg}:v1:entries`               | list   | append-only journal: JSON `[account, amount, kind, ref, createdAt]` (all strings) |
+ * | `{bg}:v1:meta`                  | hash   | meta key → value                                         |
+ * | `{bg}:v1:idem:<len>:<scope>:<key>` | hash | idempotency record's fields; PEXPIRE'd at retention     |
+ * | `{bg}:v1:idem_expiry`           | zset   | idempotency record key scored by its expiresAt           |
  *
  * ## Money
  *
@@ -44,6 +48,12 @@
  * exists, the script returns it before checking anything else and moves nothing. So a retry after
  * a lost reply (a timeout, a dropped connection) can never pay twice, and reports what happened.
  *
+ * The rules are core's: payment and payout transitions and what each moves come from
+ * src/core/ledger-rules.ts and are passed into the scripts (allowed statuses, the movement); the
+ * idempotency claim decision (src/core/idempotency-rules.ts) is taken in TypeScript on the record
+ * read, then written by a compare-and-set script that applies it only if the record is still the
+ * one read (retrying otherwise).
+ *
  * Redis that cannot be reached (connection down, command timed out, LOADING, READONLY, BUSY...)
  * surfaces as StoreUnavailableError (the caller answers 503); for a money script that means the
  * outcome is unknown, and retrying with the same id is safe.
@@ -57,31 +67,44 @@
  * is lost on restart.
  */
 import type { Redis } from "ioredis";
-import type { ClaimRequest, ClaimResult, IdempotencyStore, StoredResponse } from "../../ports/idempotency.js";
+import { claimedRecord, decideClaim, holdsClaim } from "../../core/idempotency-rules.js";
+import { PAYOUT_MOVEMENTS, paymentStatusesBefore, payoutStatusesBefore } from "../../core/ledger-rules.js";
+import {
+  clientRecord,
+  type Fields,
+  type FlatRecord,
+  idempotencyRecord,
+  paymentRecord,
+  payoutRecord,
+  tokenRecord,
+  userRecord,
+  walletRecord,
+} from "../../core/records.js";
+import type { ClientRecord, ClientStore, TokenRecord, TokenStore } from "../../ports/credentials.js";
+import { StoreUnavailableError } from "../../ports/errors.js";
+import type { ClaimRef, ClaimRequest, ClaimResult, IdempotencyRecord, IdempotencyStore, StoredResponse } from "../../ports/idempotency.js";
 import type {
   BeginPayoutOutcome,
   CancelPayoutOutcome,
-  ClientRecord,
-  ClientStore,
   LedgerAudit,
   LedgerStore,
-  MetaStore,
   Payment,
   Payout,
   PayoutRequest,
   PayoutSettlement,
   ReverseOutcome,
-  Store,
-  TokenRecord,
-  TokenStore,
   TransferOutcome,
   TransferRequest,
   User,
   Wallet,
-} from "../../ports/store.js";
-import { StoreUnavailableError } from "../../ports/store.js";
+} from "../../ports/ledger.js";
+import type { MetaStore } from "../../ports/meta.js";
+import type { Store } from "../../ports/store.js";
 import { SYSTEM_ACCOUNT_PREFIX, SYSTEM_FUNDING, SYSTEM_PAYOUTS_IN_FLIGHT, railAccount } from "../ledger-accounts.js";
 import { isRedisUnavailable } from "./client.js";
+
+/** The key layout's version: every key is under `{prefix}:v<LAYOUT_VERSION>:`. */
+export const LAYOUT_VERSION = 1;
 
 export interface RedisStoreOptions {
   redis: Redis;
@@ -107,6 +130,10 @@ local function balance_of(balances, wallet)
   local b = redis.call('HGET', balances, wallet)
   if not b then return nil end
   return tonumber(b)
+end
+-- True when status is one of the space-separated statuses (the allowed ones, from core's rules).
+local function one_of(status, list)
+  return string.find(' ' .. list .. ' ', ' ' .. status .. ' ', 1, true) ~= nil
 end
 local function entry(account, amount, kind, ref, now)
   return cjson.encode({account, amount, kind, ref, now})
@@ -168,13 +195,13 @@ return 'ok'
 
 /**
  * KEYS: payment, balances, accounts, entries
- * ARGV: paymentId, now
+ * ARGV: paymentId, now, statuses a payment may be reversed from (space-separated)
  * Returns a status string, or {'ok', ...payment hash} on success.
  */
 const REVERSE = `${LUA_PRELUDE}
 local p = redis.call('HMGET', KEYS[1], 'status', 'fromWalletId', 'toWalletId', 'amount')
 if not p[1] then return 'not_found' end
-if p[1] ~= 'completed' then return 'payment_not_reversible' end
+if not one_of(p[1], ARGV[3]) then return 'payment_not_reversible' end
 local amt = amount_of(p[4])
 if not amt then return fail('stored payment amount is invalid') end
 local fb = balance_of(KEYS[2], p[2])
@@ -218,61 +245,44 @@ return 'ok'
 
 /**
  * KEYS: payout, balances, accounts, entries
- * ARGV: payoutId, newStatus (completed|pending|failed), detail (providerReference or failureCode),
- *       now, inFlightAccount, railAccountPrefix
- * Returns 'not_found' or {'ok', ...payout hash} (changed or, when the rules say so, unchanged).
+ * ARGV: payoutId, newStatus, detail (providerReference, or failureCode when failing), now,
+ *       inFlightAccount, railAccountPrefix, failureKind (when failing), allowed from-statuses
+ *       (space-separated), movement target (none|rail|wallet), movement kind
+ * Moves the payout to newStatus when its status is an allowed one, and the money as told (both
+ * from src/core/ledger-rules.ts). cancelPayout runs it too (newStatus cancelled, no detail).
+ * Returns 'not_found', 'not_allowed' (only when ARGV[11] is 'strict'), or {'ok', ...payout hash}
+ * (changed or, when not allowed, unchanged).
  */
-const SETTLE_PAYOUT = `${LUA_PRELUDE}
+const MOVE_PAYOUT = `${LUA_PRELUDE}
 local to = ARGV[2]
-if to ~= 'completed' and to ~= 'pending' and to ~= 'failed' then return fail('invalid settlement status') end
 local p = redis.call('HMGET', KEYS[1], 'status', 'walletId', 'amount', 'rail')
 if not p[1] then return 'not_found' end
-local from = p[1]
--- processing -> completed | pending | failed; pending -> completed | failed. Anything else is final.
-if from == 'processing' or (from == 'pending' and to ~= 'pending') then
+if one_of(p[1], ARGV[8]) then
   local amt = amount_of(p[3])
   if not amt then return fail('stored payout amount is invalid') end
-  if to == 'failed' then
+  local target = ARGV[9]
+  if target == 'wallet' then
     local b = balance_of(KEYS[2], p[2])
     if not b then return fail('wallet without balance') end
     if b + amt > MAX then return fail('balance would exceed 2^53-1') end
-  end
-  if to == 'completed' then
-    move(KEYS[3], KEYS[4], ARGV[5], ARGV[6] .. p[4], p[3], 'payout_settled', ARGV[1], ARGV[4])
-  elseif to == 'failed' then
     redis.call('HINCRBY', KEYS[2], p[2], p[3])
-    move(KEYS[3], KEYS[4], ARGV[5], p[2], p[3], 'payout_refund', ARGV[1], ARGV[4])
+    move(KEYS[3], KEYS[4], ARGV[5], p[2], p[3], ARGV[10], ARGV[1], ARGV[4])
+  elseif target == 'rail' then
+    move(KEYS[3], KEYS[4], ARGV[5], ARGV[6] .. p[4], p[3], ARGV[10], ARGV[1], ARGV[4])
+  elseif target ~= 'none' then
+    return fail('invalid movement target')
   end
   redis.call('HSET', KEYS[1], 'status', to, 'updatedAt', ARGV[4])
   if to == 'failed' then
-    redis.call('HSET', KEYS[1], 'failureCode', ARGV[3])
+    redis.call('HSET', KEYS[1], 'failureCode', ARGV[3], 'failureKind', ARGV[7])
     redis.call('HDEL', KEYS[1], 'providerReference')
-  else
+  elseif to ~= 'cancelled' then
     redis.call('HSET', KEYS[1], 'providerReference', ARGV[3])
-    redis.call('HDEL', KEYS[1], 'failureCode')
+    redis.call('HDEL', KEYS[1], 'failureCode', 'failureKind')
   end
+elseif ARGV[11] == 'strict' then
+  return 'not_allowed'
 end
-local out = redis.call('HGETALL', KEYS[1])
-table.insert(out, 1, 'ok')
-return out
-`;
-
-/**
- * KEYS: payout, balances, accounts, entries
- * ARGV: payoutId, now, inFlightAccount
- */
-const CANCEL_PAYOUT = `${LUA_PRELUDE}
-local p = redis.call('HMGET', KEYS[1], 'status', 'walletId', 'amount')
-if not p[1] then return 'not_found' end
-if p[1] ~= 'pending' then return 'payout_not_cancellable' end
-local amt = amount_of(p[3])
-if not amt then return fail('stored payout amount is invalid') end
-local b = balance_of(KEYS[2], p[2])
-if not b then return fail('wallet without balance') end
-if b + amt > MAX then return fail('balance would exceed 2^53-1') end
-redis.call('HINCRBY', KEYS[2], p[2], p[3])
-move(KEYS[3], KEYS[4], ARGV[3], p[2], p[3], 'payout_cancel', ARGV[1], ARGV[2])
-redis.call('HSET', KEYS[1], 'status', 'cancelled', 'updatedAt', ARGV[2])
 local out = redis.call('HGETALL', KEYS[1])
 table.insert(out, 1, 'ok')
 return out
@@ -287,40 +297,22 @@ return 'ok'
 
 /**
  * KEYS: record, expiry index
- * ARGV: fingerprint, now, lockedUntil, expiresAt, retentionMs (PEXPIRE, relative to Redis' clock)
- * Same rules as the SQL store, on the caller's clock (now), not Redis TIME.
+ * ARGV: expected state, owner, lockedUntil ('' when absent), op (put|del), expiresAt, ttlMs,
+ *       ...record field/value pairs (put)
+ * Compare-and-set: writes (or deletes) the record only if it is still the one the caller read
+ * and decided on (src/core/idempotency-rules.ts); returns 1 if written, 0 if it changed meanwhile.
  */
-const IDEM_CLAIM = `
-local now = tonumber(ARGV[2])
-local r = redis.call('HMGET', KEYS[1], 'state', 'fingerprint', 'status', 'body', 'lockedUntil', 'expiresAt')
-if r[1] and tonumber(r[6]) > now then
-  if r[1] == 'completed' then return {'completed', r[2], r[3], r[4]} end
-  if tonumber(r[5]) > now then return {'in_flight', r[2]} end
+const IDEM_CAS = `
+local r = redis.call('HMGET', KEYS[1], 'state', 'owner', 'lockedUntil')
+if (r[1] or '') ~= ARGV[1] or (r[2] or '') ~= ARGV[2] or (r[3] or '') ~= ARGV[3] then return 0 end
+redis.call('DEL', KEYS[1])
+if ARGV[4] == 'del' then
+  redis.call('ZREM', KEYS[2], KEYS[1])
+  return 1
 end
--- Absent, expired, or an in-flight claim whose owner never finished: take it.
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'state', 'in_flight', 'fingerprint', ARGV[1], 'lockedUntil', ARGV[3], 'expiresAt', ARGV[4])
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
-redis.call('ZADD', KEYS[2], ARGV[4], KEYS[1])
-return {'claimed'}
-`;
-
-/** KEYS: record, expiry index. ARGV: fingerprint, status, body, expiresAt, retentionMs */
-const IDEM_COMPLETE = `
-local r = redis.call('HMGET', KEYS[1], 'state', 'fingerprint')
-if r[1] ~= 'in_flight' or r[2] ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'state', 'completed', 'status', ARGV[2], 'body', ARGV[3], 'expiresAt', ARGV[4])
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
-redis.call('ZADD', KEYS[2], ARGV[4], KEYS[1])
-return 1
-`;
-
-/** KEYS: record, expiry index. ARGV: fingerprint */
-const IDEM_RELEASE = `
-local r = redis.call('HMGET', KEYS[1], 'state', 'fingerprint')
-if r[1] ~= 'in_flight' or r[2] ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[2], KEYS[1])
+redis.call('HSET', KEYS[1], unpack(ARGV, 7))
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+redis.call('ZADD', KEYS[2], ARGV[5], KEYS[1])
 return 1
 `;
 
@@ -346,18 +338,17 @@ const SCRIPTS = {
   bgTransfer: { numberOfKeys: 6, lua: TRANSFER },
   bgReversePayment: { numberOfKeys: 4, lua: REVERSE },
   bgBeginPayout: { numberOfKeys: 5, lua: BEGIN_PAYOUT },
-  bgSettlePayout: { numberOfKeys: 4, lua: SETTLE_PAYOUT },
-  bgCancelPayout: { numberOfKeys: 4, lua: CANCEL_PAYOUT },
+  bgMovePayout: { numberOfKeys: 4, lua: MOVE_PAYOUT },
   bgCreateToken: { numberOfKeys: 2, lua: CREATE_TOKEN },
-  bgIdemClaim: { numberOfKeys: 2, lua: IDEM_CLAIM },
-  bgIdemComplete: { numberOfKeys: 2, lua: IDEM_COMPLETE },
-  bgIdemRelease: { numberOfKeys: 2, lua: IDEM_RELEASE },
+  bgIdemCas: { numberOfKeys: 2, lua: IDEM_CAS },
   bgIdemPurgeOne: { numberOfKeys: 2, lua: IDEM_PURGE_ONE },
 } as const;
 type ScriptName = keyof typeof SCRIPTS;
 type ScriptFn = (...args: string[]) => Promise<unknown>;
 
 const PURGE_BATCH = 500;
+/** Compare-and-set rounds before giving up on an idempotency record under heavy contention. */
+const CAS_ATTEMPTS = 20;
 const AUDIT_CHUNK = 10_000;
 
 // ---------------------------------------------------------------------------------------------
@@ -379,14 +370,8 @@ function int(s: string | undefined, what: string): number {
   return n;
 }
 
-function time(s: string | undefined, what: string): number {
-  const n = Number(s);
-  if (s === undefined || s === "" || !Number.isFinite(n)) throw new Error(`corrupt store: ${what} is not a number (${s})`);
-  return n;
-}
-
 /** Hash fields as an ARGV list, leaving out nulls (an absent field reads back as null). */
-function fieldList(fields: Record<string, string | number | null>): string[] {
+function fieldList(fields: FlatRecord): string[] {
   const out: string[] = [];
   for (const [k, v] of Object.entries(fields)) if (v !== null) out.push(k, String(v));
   return out;
@@ -398,47 +383,13 @@ function pairsToHash(flat: unknown[], from = 0): Record<string, string> {
   return h;
 }
 
-function toPayment(h: Record<string, string>): Payment {
-  return {
-    paymentId: h.paymentId,
-    userId: h.userId,
-    fromWalletId: h.fromWalletId,
-    toWalletId: h.toWalletId,
-    amount: int(h.amount, "payment amount"),
-    currency: h.currency,
-    description: h.description ?? null,
-    status: h.status as Payment["status"],
-    createdAt: time(h.createdAt, "payment createdAt"),
-    reversedAt: h.reversedAt === undefined ? null : time(h.reversedAt, "payment reversedAt"),
-  };
+/** A hash (or a JSON object of fields) read back: nothing when the key is absent. */
+function fieldsOrNull(h: Record<string, string>, idField: string): Fields | null {
+  return h[idField] === undefined ? null : h;
 }
 
-function toPayout(h: Record<string, string>): Payout {
-  return {
-    payoutId: h.payoutId,
-    userId: h.userId,
-    walletId: h.walletId,
-    amount: int(h.amount, "payout amount"),
-    currency: h.currency,
-    rail: h.rail,
-    destination: JSON.parse(h.destination) as Record<string, string>,
-    description: h.description ?? null,
-    status: h.status as Payout["status"],
-    failureCode: h.failureCode ?? null,
-    providerReference: h.providerReference ?? null,
-    createdAt: time(h.createdAt, "payout createdAt"),
-    updatedAt: time(h.updatedAt, "payout updatedAt"),
-  };
-}
-
-function toWallet(h: Record<string, string>, balance: string | null): Wallet {
-  return {
-    walletId: h.walletId,
-    userId: h.userId,
-    currency: h.currency,
-    balance: int(balance ?? undefined, `balance of ${h.walletId}`),
-    createdAt: time(h.createdAt, "wallet createdAt"),
-  };
+function walletOf(h: Record<string, string>, balance: string | null): Wallet {
+  return walletRecord.from({ ...h, balance: balance ?? undefined });
 }
 
 /** Every method of a port, with Redis-unreachable errors rethrown as StoreUnavailableError. */
@@ -487,9 +438,9 @@ export class RedisStore implements Store {
     this.ledger = guarded(this.ledger, "ledger");
   }
 
-  /** `{prefix}:part:part...`: the braces are the cluster hash tag (one slot for all keys). */
+  /** `{prefix}:v1:part:part...`: the braces are the cluster hash tag (one slot for all keys). */
   private key(...parts: string[]): string {
-    return `{${this.prefix}}:${parts.join(":")}`;
+    return `{${this.prefix}}:v${LAYOUT_VERSION}:${parts.join(":")}`;
   }
 
   private readonly k = {
@@ -519,65 +470,103 @@ export class RedisStore implements Store {
     return [this.k.balances(), this.k.accounts(), this.k.entries()];
   }
 
+  /** One payout move by the ledger rules: the allowed statuses before it and what money it moves. */
+  private movePayout(payoutId: string, to: Payout["status"], now: number, detail: string, failureKind: string, strict: boolean): Promise<unknown> {
+    const m = PAYOUT_MOVEMENTS[to];
+    return this.script(
+      "bgMovePayout",
+      [this.k.payout(payoutId), ...this.ledgerKeys()],
+      [
+        payoutId,
+        to,
+        detail,
+        assertTime(now, "now"),
+        SYSTEM_PAYOUTS_IN_FLIGHT,
+        railAccount(""),
+        failureKind,
+        payoutStatusesBefore(to).join(" "),
+        m.to,
+        m.to === "none" ? "" : m.kind,
+        strict ? "strict" : "",
+      ],
+    );
+  }
+
   private async setNew(key: string, value: string, what: string): Promise<void> {
     const ok = await this.redis.set(key, value, "NX");
     if (ok !== "OK") throw new Error(`duplicate ${what}`);
   }
 
-  private async getJson<T>(key: string): Promise<T | null> {
+  private async getRecord<T>(key: string, from: (f: Fields) => T): Promise<T | null> {
     const s = await this.redis.get(key);
-    return s === null ? null : (JSON.parse(s) as T);
+    return s === null ? null : from(JSON.parse(s) as Fields);
   }
 
   readonly clients: ClientStore = {
     createClient: async (c: ClientRecord) => {
-      const record: ClientRecord = { clientId: c.clientId, name: c.name, secretHash: c.secretHash, createdAt: c.createdAt };
-      await this.setNew(this.k.client(c.clientId), JSON.stringify(record), `client ${c.clientId}`);
+      await this.setNew(this.k.client(c.clientId), JSON.stringify(clientRecord.to(c)), `client ${c.clientId}`);
     },
-    findClient: async (clientId: number) => this.getJson<ClientRecord>(this.k.client(clientId)),
+    findClient: async (clientId: number) => this.getRecord(this.k.client(clientId), clientRecord.from),
   };
 
   readonly tokens: TokenStore = {
     createToken: async (t: TokenRecord) => {
-      const record: TokenRecord = {
-        tokenHash: t.tokenHash,
-        userId: t.userId,
-        scopes: [...t.scopes],
-        expiresAt: t.expiresAt,
-        revoked: t.revoked,
-        createdAt: t.createdAt,
-      };
-      await this.script("bgCreateToken", [this.k.token(t.tokenHash), this.k.user(t.userId)], [JSON.stringify(record)]);
+      await this.script("bgCreateToken", [this.k.token(t.tokenHash), this.k.user(t.userId)], [JSON.stringify(tokenRecord.to(t))]);
     },
-    findToken: async (tokenHash: string) => this.getJson<TokenRecord>(this.k.token(tokenHash)),
+    findToken: async (tokenHash: string) => this.getRecord(this.k.token(tokenHash), tokenRecord.from),
   };
+
+  /** Reads the record, lets `decide` pick a write (or an answer), and applies it by compare-and-set, retrying if it changed. */
+  private async idemUpdate<T>(
+    scope: string,
+    key: string,
+    decide: (rec: IdempotencyRecord | null) => { answer: T; write?: { put: IdempotencyRecord; ttlMs: number } | "delete" },
+  ): Promise<T> {
+    const k = this.k.idem(scope, key);
+    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+      const h = await this.redis.hgetall(k);
+      const rec = h.state === undefined ? null : idempotencyRecord.from(h);
+      const { answer, write } = decide(rec);
+      if (!write) return answer;
+      const expected = [h.state ?? "", h.owner ?? "", h.lockedUntil ?? ""];
+      const op =
+        write === "delete"
+          ? ["del", "0", "0"]
+          : ["put", String(write.put.expiresAt), String(Math.max(1, Math.ceil(write.ttlMs))), ...fieldList(idempotencyRecord.to(write.put))];
+      if (Number(await this.script("bgIdemCas", [k, this.k.idemExpiry()], [...expected, ...op])) === 1) return answer;
+    }
+    throw new Error(`idempotency record ${scope} ${key} kept changing; gave up after ${CAS_ATTEMPTS} attempts`);
+  }
 
   readonly idempotency: IdempotencyStore = {
     claim: async (req: ClaimRequest): Promise<ClaimResult> => {
       const now = Number(assertTime(req.now, "now"));
-      const inFlightMs = assertDuration(req.inFlightMs, "inFlightMs");
+      const leaseMs = assertDuration(req.leaseMs, "leaseMs");
       const retentionMs = assertDuration(req.retentionMs, "retentionMs");
-      const r = (await this.script(
-        "bgIdemClaim",
-        [this.k.idem(req.scope, req.key), this.k.idemExpiry()],
-        [req.fingerprint, String(now), String(now + inFlightMs), String(now + retentionMs), String(retentionMs)],
-      )) as string[];
-      if (r[0] === "claimed") return { kind: "claimed" };
-      if (r[0] === "completed") return { kind: "completed", fingerprint: r[1], response: { status: int(r[2], "idempotency status"), body: r[3] } };
-      if (r[0] === "in_flight") return { kind: "in_flight", fingerprint: r[1] };
-      throw new Error(`unexpected idempotency claim reply ${String(r[0])}`);
+      return this.idemUpdate<ClaimResult>(req.scope, req.key, (rec) => {
+        const d = decideClaim(rec, now);
+        if (d.kind !== "take") return { answer: d };
+        return { answer: { kind: "claimed" }, write: { put: claimedRecord(req, now, leaseMs, retentionMs), ttlMs: retentionMs } };
+      });
     },
-    complete: async (scope: string, key: string, fingerprint: string, response: StoredResponse, now: number, retentionMs: number) => {
-      const ms = assertDuration(retentionMs, "retentionMs");
-      await this.script(
-        "bgIdemComplete",
-        [this.k.idem(scope, key), this.k.idemExpiry()],
-        [fingerprint, String(response.status), response.body, String(Number(assertTime(now, "now")) + ms), String(ms)],
+    renew: async (claim: ClaimRef, now: number, leaseMs: number): Promise<boolean> => {
+      const t = Number(assertTime(now, "now"));
+      const ms = assertDuration(leaseMs, "leaseMs");
+      return this.idemUpdate(claim.scope, claim.key, (rec) =>
+        rec && holdsClaim(rec, claim) ? { answer: true, write: { put: { ...rec, lockedUntil: t + ms }, ttlMs: rec.expiresAt - t } } : { answer: false },
       );
     },
-    release: async (scope: string, key: string, fingerprint: string) => {
-      await this.script("bgIdemRelease", [this.k.idem(scope, key), this.k.idemExpiry()], [fingerprint]);
+    complete: async (claim: ClaimRef, response: StoredResponse, now: number, retentionMs: number): Promise<boolean> => {
+      const t = Number(assertTime(now, "now"));
+      const ms = assertDuration(retentionMs, "retentionMs");
+      return this.idemUpdate(claim.scope, claim.key, (rec) =>
+        rec && holdsClaim(rec, claim)
+          ? { answer: true, write: { put: { ...rec, state: "completed", response, expiresAt: t + ms }, ttlMs: ms } }
+          : { answer: false },
+      );
     },
+    release: async (claim: ClaimRef): Promise<boolean> =>
+      this.idemUpdate(claim.scope, claim.key, (rec) => (holdsClaim(rec, claim) ? { answer: true, write: "delete" } : { answer: false })),
     /**
      * Records also vanish by themselves (PEXPIRE at retention, on Redis' clock); this removes
      * those expired on the caller's clock `now` and trims the expiry index. Returns how many
@@ -608,10 +597,9 @@ export class RedisStore implements Store {
 
   readonly ledger: LedgerStore = {
     createUser: async (u: User) => {
-      const record: User = { userId: u.userId, email: u.email, firstName: u.firstName, lastName: u.lastName, createdAt: u.createdAt };
-      await this.setNew(this.k.user(u.userId), JSON.stringify(record), `user ${u.userId}`);
+      await this.setNew(this.k.user(u.userId), JSON.stringify(userRecord.to(u)), `user ${u.userId}`);
     },
-    getUser: async (userId: string) => this.getJson<User>(this.k.user(userId)),
+    getUser: async (userId: string): Promise<User | null> => this.getRecord(this.k.user(userId), userRecord.from),
 
     createWallet: async (w: Omit<Wallet, "balance">, funding: number): Promise<Wallet> => {
       if (!Number.isSafeInteger(funding) || funding < 0) throw new Error(`funding must be a non-negative safe integer, got ${funding}`);
@@ -627,7 +615,7 @@ export class RedisStore implements Store {
         Record<string, string>,
         string | null,
       ];
-      return h.walletId === undefined ? null : toWallet(h, balance);
+      return h.walletId === undefined ? null : walletOf(h, balance);
     },
     listWallets: async (userId: string): Promise<Wallet[]> => {
       const ids = await this.redis.zrange(this.k.userWallets(userId), "0", "-1");
@@ -637,7 +625,7 @@ export class RedisStore implements Store {
       p.hmget(this.k.balances(), ...ids);
       const res = results(await p.exec());
       const balances = res[ids.length] as (string | null)[];
-      return ids.map((_, i) => toWallet(res[i] as Record<string, string>, balances[i]));
+      return ids.map((_, i) => walletOf(res[i] as Record<string, string>, balances[i]));
     },
 
     transfer: async (req: TransferRequest): Promise<TransferOutcome> => {
@@ -659,20 +647,25 @@ export class RedisStore implements Store {
       const r = await this.script(
         "bgTransfer",
         [this.k.wallet(req.fromWalletId), this.k.wallet(req.toWalletId), this.k.payment(req.paymentId), ...this.ledgerKeys()],
-        [req.fromWalletId, req.toWalletId, amount, req.currency, req.paymentId, now, ...fieldList({ ...payment })],
+        [req.fromWalletId, req.toWalletId, amount, req.currency, req.paymentId, now, ...fieldList(paymentRecord.to(payment))],
       );
       if (r === "ok") return { ok: true, payment };
-      if (Array.isArray(r) && r[0] === "exists") return { ok: true, payment: toPayment(pairsToHash(r, 1)) };
+      if (Array.isArray(r) && r[0] === "exists") return { ok: true, payment: paymentRecord.from(pairsToHash(r, 1)) };
       if (r === "not_found" || r === "insufficient_funds" || r === "currency_mismatch") return { ok: false, reason: r };
       throw new Error(`unexpected transfer reply ${String(r)}`);
     },
     getPayment: async (paymentId: string): Promise<Payment | null> => {
       const h = await this.redis.hgetall(this.k.payment(paymentId));
-      return h.paymentId === undefined ? null : toPayment(h);
+      const f = fieldsOrNull(h, "paymentId");
+      return f && paymentRecord.from(f);
     },
     reversePayment: async (paymentId: string, now: number): Promise<ReverseOutcome> => {
-      const r = await this.script("bgReversePayment", [this.k.payment(paymentId), ...this.ledgerKeys()], [paymentId, assertTime(now, "now")]);
-      if (Array.isArray(r) && r[0] === "ok") return { ok: true, payment: toPayment(pairsToHash(r, 1)) };
+      const r = await this.script(
+        "bgReversePayment",
+        [this.k.payment(paymentId), ...this.ledgerKeys()],
+        [paymentId, assertTime(now, "now"), paymentStatusesBefore("reversed").join(" ")],
+      );
+      if (Array.isArray(r) && r[0] === "ok") return { ok: true, payment: paymentRecord.from(pairsToHash(r, 1)) };
       if (r === "not_found" || r === "payment_not_reversible" || r === "insufficient_funds") return { ok: false, reason: r };
       throw new Error(`unexpected reverse reply ${String(r)}`);
     },
@@ -691,6 +684,7 @@ export class RedisStore implements Store {
         description: req.description,
         status: "processing",
         failureCode: null,
+        failureKind: null,
         providerReference: null,
         createdAt: req.now,
         updatedAt: req.now,
@@ -698,34 +692,31 @@ export class RedisStore implements Store {
       const r = await this.script(
         "bgBeginPayout",
         [this.k.wallet(req.walletId), this.k.payout(req.payoutId), ...this.ledgerKeys()],
-        [req.walletId, amount, req.currency, req.payoutId, now, SYSTEM_PAYOUTS_IN_FLIGHT, ...fieldList({ ...payout, destination: JSON.stringify(payout.destination) })],
+        [req.walletId, amount, req.currency, req.payoutId, now, SYSTEM_PAYOUTS_IN_FLIGHT, ...fieldList(payoutRecord.to(payout))],
       );
       if (r === "ok") return { ok: true, payout };
-      if (Array.isArray(r) && r[0] === "exists") return { ok: true, payout: toPayout(pairsToHash(r, 1)) };
+      if (Array.isArray(r) && r[0] === "exists") return { ok: true, payout: payoutRecord.from(pairsToHash(r, 1)) };
       if (r === "not_found" || r === "insufficient_funds" || r === "currency_mismatch") return { ok: false, reason: r };
       throw new Error(`unexpected payout reply ${String(r)}`);
     },
     settlePayout: async (payoutId: string, s: PayoutSettlement, now: number): Promise<Payout | null> => {
       if (s.status !== "completed" && s.status !== "pending" && s.status !== "failed") throw new Error(`invalid settlement status ${String((s as { status: unknown }).status)}`);
-      const detail = s.status === "failed" ? s.failureCode : s.providerReference;
-      const r = await this.script(
-        "bgSettlePayout",
-        [this.k.payout(payoutId), ...this.ledgerKeys()],
-        [payoutId, s.status, String(detail), assertTime(now, "now"), SYSTEM_PAYOUTS_IN_FLIGHT, railAccount("")],
-      );
+      const r = await this.movePayout(payoutId, s.status, now, s.status === "failed" ? s.failureCode : s.providerReference, s.status === "failed" ? s.failureKind : "", false);
       if (r === "not_found") return null;
-      if (Array.isArray(r) && r[0] === "ok") return toPayout(pairsToHash(r, 1));
+      if (Array.isArray(r) && r[0] === "ok") return payoutRecord.from(pairsToHash(r, 1));
       throw new Error(`unexpected settle reply ${String(r)}`);
     },
     cancelPayout: async (payoutId: string, now: number): Promise<CancelPayoutOutcome> => {
-      const r = await this.script("bgCancelPayout", [this.k.payout(payoutId), ...this.ledgerKeys()], [payoutId, assertTime(now, "now"), SYSTEM_PAYOUTS_IN_FLIGHT]);
-      if (Array.isArray(r) && r[0] === "ok") return { ok: true, payout: toPayout(pairsToHash(r, 1)) };
-      if (r === "not_found" || r === "payout_not_cancellable") return { ok: false, reason: r };
+      const r = await this.movePayout(payoutId, "cancelled", now, "", "", true);
+      if (Array.isArray(r) && r[0] === "ok") return { ok: true, payout: payoutRecord.from(pairsToHash(r, 1)) };
+      if (r === "not_found") return { ok: false, reason: r };
+      if (r === "not_allowed") return { ok: false, reason: "payout_not_cancellable" };
       throw new Error(`unexpected cancel reply ${String(r)}`);
     },
     getPayout: async (payoutId: string): Promise<Payout | null> => {
       const h = await this.redis.hgetall(this.k.payout(payoutId));
-      return h.payoutId === undefined ? null : toPayout(h);
+      const f = fieldsOrNull(h, "payoutId");
+      return f && payoutRecord.from(f);
     },
 
     /**

@@ -7,66 +7,78 @@
  * accounts (the wallet id) and system accounts (`system:*`). A wallet's `balance` column is
  * kept in the same transaction and has a CHECK that it never goes below zero.
  */
+import type { ClaimRef, ClaimRequest, ClaimResult, IdempotencyRecord, StoredResponse } from "../../ports/idempotency.js";
+import type { ClientRecord, TokenRecord } from "../../ports/credentials.js";
 import type {
   BeginPayoutOutcome,
   CancelPayoutOutcome,
-  ClientRecord,
   LedgerAudit,
   Payment,
   Payout,
   PayoutRequest,
   PayoutSettlement,
   ReverseOutcome,
-  Store,
-  TokenRecord,
   TransferOutcome,
   TransferRequest,
   User,
   Wallet,
-} from "../../ports/store.js";
-import type { ClaimRequest, ClaimResult, StoredResponse } from "../../ports/idempotency.js";
-import type { SqlDriver, SqlRow } from "./driver.js";
+} from "../../ports/ledger.js";
+import type { Store } from "../../ports/store.js";
+import { claimedRecord, decideClaim, holdsClaim } from "../../core/idempotency-rules.js";
+import { canMovePayment, canMovePayout, PAYOUT_MOVEMENTS } from "../../core/ledger-rules.js";
+import {
+  clientRecord,
+  type Fields,
+  type FlatRecord,
+  idempotencyRecord,
+  paymentRecord,
+  payoutRecord,
+  tokenRecord,
+  userRecord,
+  walletRecord,
+} from "../../core/records.js";
+import type { SqlDriver, SqlRow, SqlValue } from "./driver.js";
+import { migrate } from "./migrations.js";
 
 import { SYSTEM_FUNDING, SYSTEM_PAYOUTS_IN_FLIGHT, railAccount } from "../ledger-accounts.js";
 
 export { SYSTEM_FUNDING, SYSTEM_PAYOUTS_IN_FLIGHT };
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS clients (
-  client_id INTEGER PRIMARY KEY, name TEXT NOT NULL, secret_hash TEXT NOT NULL, created_at INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS users (
-  user_id TEXT PRIMARY KEY, email TEXT NOT NULL, first_name TEXT NOT NULL, last_name TEXT NOT NULL,
-  created_at INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS tokens (
-  token_hash TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(user_id), scopes TEXT NOT NULL,
-  expires_at INTEGER, revoked INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS wallets (
-  wallet_id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(user_id), currency TEXT NOT NULL,
-  balance INTEGER NOT NULL CHECK (balance >= 0), created_at INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS wallets_user ON wallets(user_id);
-CREATE TABLE IF NOT EXISTS payments (
-  payment_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, from_wallet_id TEXT NOT NULL, to_wallet_id TEXT NOT NULL,
-  amount INTEGER NOT NULL CHECK (amount > 0), currency TEXT NOT NULL, description TEXT,
-  status TEXT NOT NULL, created_at INTEGER NOT NULL, reversed_at INTEGER);
-CREATE TABLE IF NOT EXISTS payouts (
-  payout_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, wallet_id TEXT NOT NULL, amount INTEGER NOT NULL CHECK (amount > 0),
-  currency TEXT NOT NULL, rail TEXT NOT NULL, destination TEXT NOT NULL, description TEXT, status TEXT NOT NULL,
-  failure_code TEXT, provider_reference TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS ledger_entries (
-  entry_id INTEGER PRIMARY KEY AUTOINCREMENT, account TEXT NOT NULL, amount INTEGER NOT NULL,
-  kind TEXT NOT NULL, ref_id TEXT NOT NULL, created_at INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS ledger_entries_account ON ledger_entries(account);
-CREATE TABLE IF NOT EXISTS idempotency (
-  scope TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL, state TEXT NOT NULL,
-  status INTEGER, body TEXT, locked_until INTEGER NOT NULL, expires_at INTEGER NOT NULL,
-  PRIMARY KEY (scope, key));
-CREATE INDEX IF NOT EXISTS idempotency_expiry ON idempotency(expires_at);
-`;
+/** A record field's column: the field name in snake_case (`fromWalletId` → `from_wallet_id`). */
+const column = (field: string) => field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+/** `SELECT` list giving each column back under its record field name. */
+const selectOf = (fields: readonly string[]) => fields.map((f) => `${column(f)} AS ${f}`).join(", ");
+
+/** `INSERT INTO table (columns) VALUES (?...)` for a record's fields, in their order. */
+const insertOf = (table: string, fields: readonly string[]) =>
+  `INSERT INTO ${table} (${fields.map(column).join(", ")}) VALUES (${fields.map(() => "?").join(", ")})`;
+
+const valuesOf = (rec: FlatRecord, fields: readonly string[]): SqlValue[] => fields.map((f) => rec[f] ?? null);
+
+const SQL = {
+  client: `SELECT ${selectOf(clientRecord.fields)} FROM clients WHERE client_id = ?`,
+  token: `SELECT ${selectOf(tokenRecord.fields)} FROM tokens WHERE token_hash = ?`,
+  user: `SELECT ${selectOf(userRecord.fields)} FROM users WHERE user_id = ?`,
+  wallet: `SELECT ${selectOf(walletRecord.fields)} FROM wallets WHERE wallet_id = ?`,
+  wallets: `SELECT ${selectOf(walletRecord.fields)} FROM wallets WHERE user_id = ? ORDER BY created_at, wallet_id`,
+  payment: `SELECT ${selectOf(paymentRecord.fields)} FROM payments WHERE payment_id = ?`,
+  payout: `SELECT ${selectOf(payoutRecord.fields)} FROM payouts WHERE payout_id = ?`,
+  idem: `SELECT ${selectOf(idempotencyRecord.fields)} FROM idempotency WHERE scope = ? AND key = ?`,
+  insertClient: insertOf("clients", clientRecord.fields),
+  insertToken: insertOf("tokens", tokenRecord.fields),
+  insertUser: insertOf("users", userRecord.fields),
+  insertWallet: insertOf("wallets", walletRecord.fields),
+  insertPayment: insertOf("payments", paymentRecord.fields),
+  insertPayout: insertOf("payouts", payoutRecord.fields),
+  upsertIdem: `${insertOf("idempotency", ["scope", "key", ...idempotencyRecord.fields])}
+    ON CONFLICT(scope, key) DO UPDATE SET ${idempotencyRecord.fields.map((f) => `${column(f)} = excluded.${column(f)}`).join(", ")}`,
+} as const;
 
 export class SqlStore implements Store {
+  /** Brings the schema up to date (src/adapters/sqlite/migrations.ts) before anything else. */
   constructor(private readonly db: SqlDriver) {
-    db.exec(SCHEMA);
+    migrate(db);
   }
 
   /** Every business check happens before the first write, so an early return needs no rollback. */
@@ -93,71 +105,46 @@ export class SqlStore implements Store {
 
   readonly clients = {
     createClient: async (c: ClientRecord) => {
-      this.db.run("INSERT INTO clients (client_id, name, secret_hash, created_at) VALUES (?, ?, ?, ?)", [
-        c.clientId,
-        c.name,
-        c.secretHash,
-        c.createdAt,
-      ]);
+      this.db.run(SQL.insertClient, valuesOf(clientRecord.to(c), clientRecord.fields));
     },
-    findClient: async (clientId: number): Promise<ClientRecord | null> => {
-      const r = this.db.get("SELECT * FROM clients WHERE client_id = ?", [clientId]);
-      return r ? { clientId: Number(r.client_id), name: String(r.name), secretHash: String(r.secret_hash), createdAt: Number(r.created_at) } : null;
-    },
+    findClient: async (clientId: number): Promise<ClientRecord | null> => this.one(SQL.client, [clientId], clientRecord.from),
   };
 
   readonly tokens = {
     createToken: async (t: TokenRecord) => {
-      this.db.run("INSERT INTO tokens (token_hash, user_id, scopes, expires_at, revoked, created_at) VALUES (?, ?, ?, ?, ?, ?)", [
-        t.tokenHash,
-        t.userId,
-        t.scopes.join(" "),
-        t.expiresAt,
-        t.revoked ? 1 : 0,
-        t.createdAt,
-      ]);
+      this.db.run(SQL.insertToken, valuesOf(tokenRecord.to(t), tokenRecord.fields));
     },
-    findToken: async (tokenHash: string): Promise<TokenRecord | null> => {
-      const r = this.db.get("SELECT * FROM tokens WHERE token_hash = ?", [tokenHash]);
-      if (!r) return null;
-      return {
-        tokenHash: String(r.token_hash),
-        userId: String(r.user_id),
-        scopes: String(r.scopes).split(" ").filter(Boolean),
-        expiresAt: r.expires_at === null ? null : Number(r.expires_at),
-        revoked: Number(r.revoked) === 1,
-        createdAt: Number(r.created_at),
-      };
-    },
+    findToken: async (tokenHash: string): Promise<TokenRecord | null> => this.one(SQL.token, [tokenHash], tokenRecord.from),
   };
 
   readonly idempotency = {
     claim: async (req: ClaimRequest): Promise<ClaimResult> =>
       this.tx((): ClaimResult => {
-        const row = this.db.get("SELECT * FROM idempotency WHERE scope = ? AND key = ?", [req.scope, req.key]);
-        const live = row && Number(row.expires_at) > req.now;
-        if (live && row.state === "completed") {
-          return { kind: "completed", fingerprint: String(row.fingerprint), response: { status: Number(row.status), body: String(row.body) } };
-        }
-        if (live && Number(row.locked_until) > req.now) return { kind: "in_flight", fingerprint: String(row.fingerprint) };
-        // Absent, expired, or an in-flight claim whose owner never finished: take it.
-        this.db.run(
-          `INSERT INTO idempotency (scope, key, fingerprint, state, status, body, locked_until, expires_at) VALUES (?, ?, ?, 'in_flight', NULL, NULL, ?, ?)
-           ON CONFLICT(scope, key) DO UPDATE SET fingerprint = excluded.fingerprint, state = 'in_flight', status = NULL, body = NULL,
-             locked_until = excluded.locked_until, expires_at = excluded.expires_at`,
-          [req.scope, req.key, req.fingerprint, req.now + req.inFlightMs, req.now + req.retentionMs],
-        );
+        const decision = decideClaim(this.idemRow(req.scope, req.key), req.now);
+        if (decision.kind !== "take") return decision;
+        this.writeIdem(req.scope, req.key, claimedRecord(req, req.now, req.leaseMs, req.retentionMs));
         return { kind: "claimed" };
       }),
-    complete: async (scope: string, key: string, fingerprint: string, response: StoredResponse, now: number, retentionMs: number) => {
-      this.db.run(
-        "UPDATE idempotency SET state = 'completed', status = ?, body = ?, expires_at = ? WHERE scope = ? AND key = ? AND fingerprint = ? AND state = 'in_flight'",
-        [response.status, response.body, now + retentionMs, scope, key, fingerprint],
-      );
-    },
-    release: async (scope: string, key: string, fingerprint: string) => {
-      this.db.run("DELETE FROM idempotency WHERE scope = ? AND key = ? AND fingerprint = ? AND state = 'in_flight'", [scope, key, fingerprint]);
-    },
+    renew: async (claim: ClaimRef, now: number, leaseMs: number): Promise<boolean> =>
+      this.tx(() => {
+        const row = this.idemRow(claim.scope, claim.key);
+        if (!row || !holdsClaim(row, claim)) return false;
+        this.writeIdem(claim.scope, claim.key, { ...row, lockedUntil: now + leaseMs });
+        return true;
+      }),
+    complete: async (claim: ClaimRef, response: StoredResponse, now: number, retentionMs: number): Promise<boolean> =>
+      this.tx(() => {
+        const row = this.idemRow(claim.scope, claim.key);
+        if (!row || !holdsClaim(row, claim)) return false;
+        this.writeIdem(claim.scope, claim.key, { ...row, state: "completed", response, expiresAt: now + retentionMs });
+        return true;
+      }),
+    release: async (claim: ClaimRef): Promise<boolean> =>
+      this.tx(() => {
+        if (!holdsClaim(this.idemRow(claim.scope, claim.key), claim)) return false;
+        this.db.run("DELETE FROM idempotency WHERE scope = ? AND key = ?", [claim.scope, claim.key]);
+        return true;
+      }),
     purgeExpired: async (now: number) => this.db.run("DELETE FROM idempotency WHERE expires_at <= ?", [now]),
   };
 
@@ -175,36 +162,19 @@ export class SqlStore implements Store {
 
   readonly ledger = {
     createUser: async (u: User) => {
-      this.db.run("INSERT INTO users (user_id, email, first_name, last_name, created_at) VALUES (?, ?, ?, ?, ?)", [
-        u.userId,
-        u.email,
-        u.firstName,
-        u.lastName,
-        u.createdAt,
-      ]);
+      this.db.run(SQL.insertUser, valuesOf(userRecord.to(u), userRecord.fields));
     },
-    getUser: async (userId: string): Promise<User | null> => {
-      const r = this.db.get("SELECT * FROM users WHERE user_id = ?", [userId]);
-      return r
-        ? { userId: String(r.user_id), email: String(r.email), firstName: String(r.first_name), lastName: String(r.last_name), createdAt: Number(r.created_at) }
-        : null;
-    },
+    getUser: async (userId: string): Promise<User | null> => this.one(SQL.user, [userId], userRecord.from),
     createWallet: async (w: Omit<Wallet, "balance">, funding: number): Promise<Wallet> =>
       this.tx(() => {
         assertMinorUnits(funding, true);
-        this.db.run("INSERT INTO wallets (wallet_id, user_id, currency, balance, created_at) VALUES (?, ?, ?, ?, ?)", [
-          w.walletId,
-          w.userId,
-          w.currency,
-          funding,
-          w.createdAt,
-        ]);
+        const wallet: Wallet = { walletId: w.walletId, userId: w.userId, currency: w.currency, balance: funding, createdAt: w.createdAt };
+        this.db.run(SQL.insertWallet, valuesOf(walletRecord.to(wallet), walletRecord.fields));
         if (funding > 0) this.move(SYSTEM_FUNDING, w.walletId, funding, "funding", w.walletId, w.createdAt);
-        return { ...w, balance: funding };
+        return wallet;
       }),
     getWallet: async (walletId: string) => this.walletRow(walletId),
-    listWallets: async (userId: string): Promise<Wallet[]> =>
-      this.db.all("SELECT * FROM wallets WHERE user_id = ? ORDER BY created_at, wallet_id", [userId]).map(toWallet),
+    listWallets: async (userId: string): Promise<Wallet[]> => this.db.all<Fields>(SQL.wallets, [userId]).map(walletRecord.from),
 
     transfer: async (req: TransferRequest): Promise<TransferOutcome> =>
       this.tx((): TransferOutcome => {
@@ -219,10 +189,19 @@ export class SqlStore implements Store {
         if (!this.debit(from.walletId, req.amount)) return { ok: false, reason: "insufficient_funds" };
         this.credit(to.walletId, req.amount);
         this.move(from.walletId, to.walletId, req.amount, "payment", req.paymentId, req.now);
-        this.db.run(
-          "INSERT INTO payments (payment_id, user_id, from_wallet_id, to_wallet_id, amount, currency, description, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'completed', ?)",
-          [req.paymentId, req.userId, req.fromWalletId, req.toWalletId, req.amount, req.currency, req.description, req.now],
-        );
+        const payment: Payment = {
+          paymentId: req.paymentId,
+          userId: req.userId,
+          fromWalletId: req.fromWalletId,
+          toWalletId: req.toWalletId,
+          amount: req.amount,
+          currency: req.currency,
+          description: req.description,
+          status: "completed",
+          createdAt: req.now,
+          reversedAt: null,
+        };
+        this.db.run(SQL.insertPayment, valuesOf(paymentRecord.to(payment), paymentRecord.fields));
         return { ok: true, payment: this.paymentRow(req.paymentId)! };
       }),
     getPayment: async (paymentId: string) => this.paymentRow(paymentId),
@@ -230,7 +209,7 @@ export class SqlStore implements Store {
       this.tx((): ReverseOutcome => {
         const p = this.paymentRow(paymentId);
         if (!p) return { ok: false, reason: "not_found" };
-        if (p.status !== "completed") return { ok: false, reason: "payment_not_reversible" };
+        if (!canMovePayment(p.status, "reversed")) return { ok: false, reason: "payment_not_reversible" };
         if (!this.debit(p.toWalletId, p.amount)) return { ok: false, reason: "insufficient_funds" };
         this.credit(p.fromWalletId, p.amount);
         this.move(p.toWalletId, p.fromWalletId, p.amount, "reversal", p.paymentId, now);
@@ -248,28 +227,35 @@ export class SqlStore implements Store {
         if (w.currency !== req.currency) return { ok: false, reason: "currency_mismatch" };
         if (!this.debit(w.walletId, req.amount)) return { ok: false, reason: "insufficient_funds" };
         this.move(w.walletId, SYSTEM_PAYOUTS_IN_FLIGHT, req.amount, "payout", req.payoutId, req.now);
-        this.db.run(
-          "INSERT INTO payouts (payout_id, user_id, wallet_id, amount, currency, rail, destination, description, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'processing', ?, ?)",
-          [req.payoutId, req.userId, req.walletId, req.amount, req.currency, req.rail, JSON.stringify(req.destination), req.description, req.now, req.now],
-        );
+        const payout: Payout = {
+          payoutId: req.payoutId,
+          userId: req.userId,
+          walletId: req.walletId,
+          amount: req.amount,
+          currency: req.currency,
+          rail: req.rail,
+          destination: req.destination,
+          description: req.description,
+          status: "processing",
+          failureCode: null,
+          failureKind: null,
+          providerReference: null,
+          createdAt: req.now,
+          updatedAt: req.now,
+        };
+        this.db.run(SQL.insertPayout, valuesOf(payoutRecord.to(payout), payoutRecord.fields));
         return { ok: true, payout: this.payoutRow(req.payoutId)! };
       }),
     settlePayout: async (payoutId: string, s: PayoutSettlement, now: number): Promise<Payout | null> =>
       this.tx(() => {
         const p = this.payoutRow(payoutId);
         if (!p) return null;
-        const from = p.status;
-        // processing → completed | pending | failed; pending → completed | failed. Anything else is final.
-        if (!(from === "processing" || (from === "pending" && s.status !== "pending"))) return p;
-        if (s.status === "completed") {
-          this.move(SYSTEM_PAYOUTS_IN_FLIGHT, railAccount(p.rail), p.amount, "payout_settled", p.payoutId, now);
-        } else if (s.status === "failed") {
-          this.credit(p.walletId, p.amount);
-          this.move(SYSTEM_PAYOUTS_IN_FLIGHT, p.walletId, p.amount, "payout_refund", p.payoutId, now);
-        }
-        this.db.run("UPDATE payouts SET status = ?, failure_code = ?, provider_reference = ?, updated_at = ? WHERE payout_id = ?", [
+        if (!canMovePayout(p.status, s.status)) return p;
+        this.movePayoutMoney(p, s.status, now);
+        this.db.run("UPDATE payouts SET status = ?, failure_code = ?, failure_kind = ?, provider_reference = ?, updated_at = ? WHERE payout_id = ?", [
           s.status,
           s.status === "failed" ? s.failureCode : null,
+          s.status === "failed" ? s.failureKind : null,
           s.status === "failed" ? null : s.providerReference,
           now,
           payoutId,
@@ -280,9 +266,8 @@ export class SqlStore implements Store {
       this.tx((): CancelPayoutOutcome => {
         const p = this.payoutRow(payoutId);
         if (!p) return { ok: false, reason: "not_found" };
-        if (p.status !== "pending") return { ok: false, reason: "payout_not_cancellable" };
-        this.credit(p.walletId, p.amount);
-        this.move(SYSTEM_PAYOUTS_IN_FLIGHT, p.walletId, p.amount, "payout_cancel", p.payoutId, now);
+        if (!canMovePayout(p.status, "cancelled")) return { ok: false, reason: "payout_not_cancellable" };
+        this.movePayoutMoney(p, "cancelled", now);
         this.db.run("UPDATE payouts SET status = 'cancelled', updated_at = ? WHERE payout_id = ?", [now, payoutId]);
         return { ok: true, payout: this.payoutRow(payoutId)! };
       }),
@@ -313,46 +298,40 @@ export class SqlStore implements Store {
     this.db.close();
   }
 
+  private one<T>(sql: string, params: SqlValue[], from: (f: Fields) => T): T | null {
+    const r = this.db.get<Fields>(sql, params);
+    return r ? from(r) : null;
+  }
+
   private walletRow(walletId: string): Wallet | null {
-    const r = this.db.get("SELECT * FROM wallets WHERE wallet_id = ?", [walletId]);
-    return r ? toWallet(r) : null;
+    return this.one(SQL.wallet, [walletId], walletRecord.from);
   }
 
   private paymentRow(paymentId: string): Payment | null {
-    const r = this.db.get("SELECT * FROM payments WHERE payment_id = ?", [paymentId]);
-    if (!r) return null;
-    return {
-      paymentId: String(r.payment_id),
-      userId: String(r.user_id),
-      fromWalletId: String(r.from_wallet_id),
-      toWalletId: String(r.to_wallet_id),
-      amount: Number(r.amount),
-      currency: String(r.currency),
-      description: r.description === null ? null : String(r.description),
-      status: String(r.status) as Payment["status"],
-      createdAt: Number(r.created_at),
-      reversedAt: r.reversed_at === null ? null : Number(r.reversed_at),
-    };
+    return this.one(SQL.payment, [paymentId], paymentRecord.from);
   }
 
   private payoutRow(payoutId: string): Payout | null {
-    const r = this.db.get("SELECT * FROM payouts WHERE payout_id = ?", [payoutId]);
-    if (!r) return null;
-    return {
-      payoutId: String(r.payout_id),
-      userId: String(r.user_id),
-      walletId: String(r.wallet_id),
-      amount: Number(r.amount),
-      currency: String(r.currency),
-      rail: String(r.rail),
-      destination: JSON.parse(String(r.destination)) as Record<string, string>,
-      description: r.description === null ? null : String(r.description),
-      status: String(r.status) as Payout["status"],
-      failureCode: r.failure_code === null ? null : String(r.failure_code),
-      providerReference: r.provider_reference === null ? null : String(r.provider_reference),
-      createdAt: Number(r.created_at),
-      updatedAt: Number(r.updated_at),
-    };
+    return this.one(SQL.payout, [payoutId], payoutRecord.from);
+  }
+
+  private idemRow(scope: string, key: string): IdempotencyRecord | null {
+    return this.one(SQL.idem, [scope, key], idempotencyRecord.from);
+  }
+
+  private writeIdem(scope: string, key: string, rec: IdempotencyRecord) {
+    this.db.run(SQL.upsertIdem, [scope, key, ...valuesOf(idempotencyRecord.to(rec), idempotencyRecord.fields)]);
+  }
+
+  /** Moves a payout's money out of the in-flight account as the ledger rules say for `to`. */
+  private movePayoutMoney(p: Payout, to: Payout["status"], now: number) {
+    const m = PAYOUT_MOVEMENTS[to];
+    if (m.to === "rail") {
+      this.move(SYSTEM_PAYOUTS_IN_FLIGHT, railAccount(p.rail), p.amount, m.kind, p.payoutId, now);
+    } else if (m.to === "wallet") {
+      this.credit(p.walletId, p.amount);
+      this.move(SYSTEM_PAYOUTS_IN_FLIGHT, p.walletId, p.amount, m.kind, p.payoutId, now);
+    }
   }
 }
 
@@ -361,14 +340,4 @@ function assertMinorUnits(amount: number, zeroAllowed = false) {
   if (!Number.isSafeInteger(amount) || amount < 0 || (!zeroAllowed && amount === 0)) {
     throw new RangeError(`amount must be a positive whole number of minor units, got ${amount}`);
   }
-}
-
-function toWallet(r: SqlRow): Wallet {
-  return {
-    walletId: String(r.wallet_id),
-    userId: String(r.user_id),
-    currency: String(r.currency),
-    balance: Number(r.balance),
-    createdAt: Number(r.created_at),
-  };
 }

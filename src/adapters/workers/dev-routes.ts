@@ -16,8 +16,9 @@
  * Registered by the worker adapter around the app, not in routes/: the public surface is unchanged.
  */
 import { z } from "zod";
-import { SCOPES } from "../../core/handler.js";
-import { newId, newSecret, timingSafeEqual } from "../../core/ids.js";
+import { SCOPES } from "../../core/call-contract.js";
+import { newId } from "../../core/ids.js";
+import { newSecret, timingSafeEqual } from "../../core/secrets.js";
 import { toClassicError, type ErrorCode, ERROR_CATALOG } from "../../core/errors.js";
 import { seedDemoData } from "../../demo-data.js";
 import type { Clock, SecretHasher } from "../../ports/runtime.js";

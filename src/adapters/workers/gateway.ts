@@ -19,7 +19,8 @@ import { toClassicError } from "../../core/errors.js";
 import { newId } from "../../core/ids.js";
 import { buildRegistry, type UpstreamConfig, UpstreamsFileSchema } from "../../handlers/index.js";
 import type { Clock, Logger } from "../../ports/runtime.js";
-import { createServices, type Services, systemClock } from "../../services.js";
+import { createServices, type GatewayServices, systemClock } from "../../services.js";
+import { SandboxRail } from "../rails/sandbox.js";
 import { type DurableObjectSqlStorage, durableObjectSqlDriver } from "../sqlite/durable-object-driver.js";
 import { sqlRateLimiter } from "../sqlite/sql-rate-limiter.js";
 import { SqlStore } from "../sqlite/sql-store.js";
@@ -77,7 +78,7 @@ export function loadUpstreamsJson(value: unknown): UpstreamConfig[] {
 
 export interface WorkerGateway {
   config: GatewayConfig;
-  services: Services;
+  services: GatewayServices;
   /** DEV_ROUTES_TOKEN when set and valid. */
   devToken: string | null;
 }
@@ -108,6 +109,7 @@ export function buildWorkerGateway(env: WorkerVars, storage: DurableObjectSqlSto
     store: new SqlStore(db),
     handlers,
     hasher: webCryptoHasher,
+    rails: new SandboxRail(),
     logger: createConsoleLogger(config.LOG_LEVEL, opts.logSink ?? consoleSink),
     clientLimiter: sqlRateLimiter(db, { policy: "client", points: config.CLIENT_RATE_LIMIT_POINTS, windowSeconds: config.CLIENT_RATE_LIMIT_WINDOW_S, clock }),
     tokenLimiter: sqlRateLimiter(db, { policy: "token", points: config.TOKEN_RATE_LIMIT_POINTS, windowSeconds: config.TOKEN_RATE_LIMIT_WINDOW_S, clock }),

@@ -7,7 +7,7 @@
 import type { ZodType } from "zod";
 import type { RailProvider } from "../ports/rails.js";
 import type { Clock, Logger } from "../ports/runtime.js";
-import type { LedgerStore } from "../ports/store.js";
+import type { LedgerStore } from "../ports/ledger.js";
 
 export const SCOPES = [
   "user:read",
@@ -34,7 +34,7 @@ export interface Principal {
  */
 export type AuthMode = "user" | "forward" | "none";
 
-export interface HandlerServices {
+export interface CallServices {
   ledger: LedgerStore;
   rails: RailProvider;
   clock: Clock;
@@ -48,14 +48,14 @@ export interface CallContext {
   /**
    * Set when the call runs under an idempotency key: a stable id (26 hex characters) for its
    * effects. The same key and request always give the same ref, so a handler that names what
-   * it creates after it (pay_<ref>) cannot create it twice, even if the gateway crashed between
+   * it creates after it (pay_<ref>; derived in effect-ref.ts) cannot create it twice, even if the gateway crashed between
    * the effect and the idempotency record.
    */
   ref: string | null;
   signal: AbortSignal;
   requestId: string;
   logger: Logger;
-  services: HandlerServices;
+  services: CallServices;
 }
 
 export interface HandlerDef<P = unknown, R = unknown> {

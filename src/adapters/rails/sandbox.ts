@@ -11,7 +11,7 @@
  * | 16 | the rail hangs until the call's deadline aborts it (call_timeout; wallet refunded) |
  * | anything else | completed (rail `check` is always pending: a mailed check) |
  */
-import type { RailPayout, RailProvider, RailResult } from "../ports/rails.js";
+import type { RailPayout, RailProvider, RailResult } from "../../ports/rails.js";
 
 export const DECLINE_REASON = "destination_rejected";
 export const SANDBOX_OUTCOMES = { declined: 13, unavailable: 14, pending: 15, hang: 16 } as const;

@@ -1,0 +1,110 @@
+/**
+ * @module
+ * The SQL schema as versioned migrations, run the same way on better-sqlite3 (Node) and Durable
+ * Object storage (Workers) through the SqlDriver.
+ *
+ * `schema_migrations` records each applied version. At open, every migration not yet recorded
+ * runs once, in version order, each in its own transaction together with its record: a failing
+ * migration rolls back entirely and leaves the version where it was. A database written by a
+ * newer gateway (a version this code does not know) is refused rather than guessed at.
+ *
+ * To change the schema, append a migration with the next version; never edit an applied one.
+ * Migration 1 is the schema from before versioning and uses CREATE ... IF NOT EXISTS, so a
+ * database created then (tables present, no version table) is adopted as version 1 unchanged.
+ */
+import type { SqlDriver } from "./driver.js";
+
+export interface Migration {
+  version: number;
+  name: string;
+  /** Statements without parameters, run in one transaction. */
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: "ledger, credentials, idempotency, meta",
+    sql: `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS clients (
+  client_id INTEGER PRIMARY KEY, name TEXT NOT NULL, secret_hash TEXT NOT NULL, created_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS users (
+  user_id TEXT PRIMARY KEY, email TEXT NOT NULL, first_name TEXT NOT NULL, last_name TEXT NOT NULL,
+  created_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS tokens (
+  token_hash TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(user_id), scopes TEXT NOT NULL,
+  expires_at INTEGER, revoked INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS wallets (
+  wallet_id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(user_id), currency TEXT NOT NULL,
+  balance INTEGER NOT NULL CHECK (balance >= 0), created_at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS wallets_user ON wallets(user_id);
+CREATE TABLE IF NOT EXISTS payments (
+  payment_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, from_wallet_id TEXT NOT NULL, to_wallet_id TEXT NOT NULL,
+  amount INTEGER NOT NULL CHECK (amount > 0), currency TEXT NOT NULL, description TEXT,
+  status TEXT NOT NULL, created_at INTEGER NOT NULL, reversed_at INTEGER);
+CREATE TABLE IF NOT EXISTS payouts (
+  payout_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, wallet_id TEXT NOT NULL, amount INTEGER NOT NULL CHECK (amount > 0),
+  currency TEXT NOT NULL, rail TEXT NOT NULL, destination TEXT NOT NULL, description TEXT, status TEXT NOT NULL,
+  failure_code TEXT, provider_reference TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS ledger_entries (
+  entry_id INTEGER PRIMARY KEY AUTOINCREMENT, account TEXT NOT NULL, amount INTEGER NOT NULL,
+  kind TEXT NOT NULL, ref_id TEXT NOT NULL, created_at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS ledger_entries_account ON ledger_entries(account);
+CREATE TABLE IF NOT EXISTS idempotency (
+  scope TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL, state TEXT NOT NULL,
+  status INTEGER, body TEXT, locked_until INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+  PRIMARY KEY (scope, key));
+CREATE INDEX IF NOT EXISTS idempotency_expiry ON idempotency(expires_at);
+`,
+  },
+  {
+    version: 2,
+    name: "payout failure kind (declined or unavailable)",
+    sql: "ALTER TABLE payouts ADD COLUMN failure_kind TEXT;",
+  },
+  {
+    version: 3,
+    name: "idempotency claim owner (leases)",
+    sql: "ALTER TABLE idempotency ADD COLUMN owner TEXT NOT NULL DEFAULT '';",
+  },
+];
+
+export class MigrationError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "MigrationError";
+  }
+}
+
+/** The highest applied version, 0 for a database without migrations. */
+export function schemaVersion(db: SqlDriver): number {
+  db.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)");
+  return Number(db.get<{ v: number | null }>("SELECT MAX(version) AS v FROM schema_migrations")?.v ?? 0);
+}
+
+/** Applies every pending migration in order; returns the versions applied now. */
+export function migrate(db: SqlDriver, migrations: readonly Migration[] = MIGRATIONS, now: () => number = () => Date.now()): number[] {
+  migrations.forEach((m, i) => {
+    if (m.version !== i + 1) throw new MigrationError(`migration ${m.name} has version ${m.version}; versions must be 1, 2, 3... in order`);
+  });
+  const current = schemaVersion(db);
+  if (current > migrations.length) {
+    throw new MigrationError(`the database is at schema version ${current}, newer than this gateway knows (${migrations.length}); refusing to run on it`);
+  }
+  const applied: number[] = [];
+  for (const m of migrations.slice(current)) {
+    try {
+      db.transaction(() => {
+        // Another connection may have applied it since we looked: the transaction serializes us.
+        if (db.get("SELECT 1 AS one FROM schema_migrations WHERE version = ?", [m.version])) return;
+        db.exec(m.sql);
+        db.run("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)", [m.version, m.name, now()]);
+        applied.push(m.version);
+      });
+    } catch (e) {
+      throw new MigrationError(`migration ${m.version} (${m.name}) failed and was rolled back: ${(e as Error).message}`, { cause: e });
+    }
+  }
+  return applied;
+}
