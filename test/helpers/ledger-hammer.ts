@@ -9,7 +9,7 @@
  */
 import { openBetterSqlite } from "../../src/adapters/sqlite/better-sqlite3-driver.js";
 import { SqlStore } from "../../src/adapters/sqlite/sql-store.js";
-import type { PayoutSettlement } from "../../src/ports/store.js";
+import type { PayoutSettlement } from "../../src/ports/ledger.js";
 
 export const WALLETS = 6;
 export const FUNDING = 4_000;
@@ -79,7 +79,7 @@ async function runRound(store: SqlStore, round: number, worker: number): Promise
   // Processes disagree on how the payout settled; only the first transition may apply.
   const settlements: PayoutSettlement[] = [
     { status: "completed", providerReference: `ref-${worker}` },
-    { status: "failed", failureCode: "declined" },
+    { status: "failed", failureCode: "declined", failureKind: "declined" },
     { status: "pending", providerReference: `ref-${worker}` },
   ];
   await attempt(`settlePayout ${po.payoutId}`, () => store.ledger.settlePayout(po.payoutId, settlements[(round + worker) % 3], now));

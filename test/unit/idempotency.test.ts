@@ -15,7 +15,7 @@ const logger: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: ()
 function setup() {
   const store = new SqlStore(openBetterSqlite({ filename: ":memory:" }));
   const clock = { t: 1_000_000, now() { return this.t; } };
-  const idem = new Idempotency(store.idempotency, nodeHasher, clock, logger, { retentionMs: 60_000, inFlightMs: 5_000 });
+  const idem = new Idempotency(store.idempotency, nodeHasher, clock, logger, { retentionMs: 60_000, leaseMs: 5_000, maxHoldMs: 60_000 });
   return { idem, clock, store };
 }
 
