@@ -33,6 +33,8 @@ export interface ServiceDeps {
 export interface Services {
   config: GatewayConfig;
   store: Store;
+  /** The registered calls (the OpenAPI document describes each). */
+  handlers: HandlerLookup;
   auth: Authenticator;
   idempotency: Idempotency;
   engine: BatchEngine;
@@ -67,5 +69,5 @@ export function createServices(deps: ServiceDeps): Services {
     // A claim must outlast the longest request that could hold it, or a retry could run twice.
     inFlightMs: Math.max(deps.config.BATCH_DEADLINE_MS, deps.config.CALL_TIMEOUT_MS) + 60_000,
   });
-  return { config: deps.config, store: deps.store, auth, idempotency, engine, clientLimiter: deps.clientLimiter, logger: deps.logger };
+  return { config: deps.config, store: deps.store, handlers: deps.handlers, auth, idempotency, engine, clientLimiter: deps.clientLimiter, logger: deps.logger };
 }

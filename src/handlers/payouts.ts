@@ -12,7 +12,7 @@ import { defineHandler, type HandlerDef } from "../core/handler.js";
 import { newId } from "../core/ids.js";
 import type { RailResult } from "../ports/rails.js";
 import { DECLINE_REASON } from "./sandbox-rail.js";
-import { amountParam, currencyParam, descriptionParam, idParam, payoutView, requireOwned, withMinorUnits } from "./shapes.js";
+import { amountParam, currencyParam, descriptionParam, idParam, PayoutResponse, payoutView, requireOwned, withMinorUnits } from "./shapes.js";
 
 const text = (max: number) => z.string().min(1).max(max);
 const common = { wallet_id: idParam("wal"), amount: amountParam, currency: currencyParam, description: descriptionParam };
@@ -60,6 +60,7 @@ export const payoutHandlers: HandlerDef[] = [
     auth: "user",
     scope: "payouts:write",
     schema: CreatePayout,
+    response: PayoutResponse,
     async run(p, ctx) {
       const { ledger, rails, clock } = ctx.services;
       const userId = ctx.principal!.userId;
@@ -101,6 +102,7 @@ export const payoutHandlers: HandlerDef[] = [
     auth: "user",
     scope: "payouts:write",
     schema: z.strictObject({ payout_id: idParam("po") }),
+    response: PayoutResponse,
     async run(p, ctx) {
       const { ledger, clock } = ctx.services;
       requireOwned(await ledger.getPayout(p.payout_id), ctx.principal!.userId, "Payout");
