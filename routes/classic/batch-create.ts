@@ -55,7 +55,8 @@ const batchRoute = (path: "/batch/create" | "/v2/batch/create") =>
     summary: path === "/batch/create" ? "Run many calls in one request" : "Run many calls in one request (alias of /batch/create)",
     description:
       "The client authenticates with HTTP Basic or with `client_id` and `client_secret` in the body (both may be given if they agree). Each call carries its own end-user access token. The envelope is validated as a whole before anything runs; results are one per call, in order.",
-    security: [{ basicAuth: [] }, { bodyCredentials: [] }],
+    // `{}`: no header scheme, the credentials are client_id and client_secret in the body.
+    security: [{ basicAuth: [] }, {}],
     parameters: [idempotencyKeyParameter],
     request: { body: { ...describedJsonBody(BatchEnvelope), required: true } },
     responses: {
