@@ -47,26 +47,32 @@ export const CallResult = z
 
 export const BatchResponse = z.object({ calls: z.array(CallResult), request_id: z.string() }).openapi("BatchResponse");
 
-const batchRoute = (path: "/batch/create" | "/v2/batch/create") =>
-  createRoute({
-    method: "post",
-    path,
-    tags: ["Batch"],
-    summary: path === "/batch/create" ? "Run many calls in one request" : "Run many calls in one request (alias of /batch/create)",
-    description:
-      "The client authenticates with HTTP Basic or with `client_id` and `client_secret` in the body (both may be given if they agree). Each call carries its own end-user access token. The envelope is validated as a whole before anything runs; results are one per call, in order.",
-    // `{}`: no header scheme, the credentials are client_id and client_secret in the body.
-    security: [{ basicAuth: [] }, {}],
-    parameters: [idempotencyKeyParameter],
-    request: { body: { ...describedJsonBody(BatchEnvelope), required: true } },
-    responses: {
-      200: { description: "Every call's result, in order", content: { "application/json": { schema: BatchResponse } }, headers: RateLimitHeaders },
-      ...classicErrors([400, 401, 409, 413, 415, 422, 429, 503]),
-    },
-  });
+// `{}`: no header scheme, the credentials are client_id and client_secret in the body.
+const batchSecurity: Record<string, string[]>[] = [{ basicAuth: [] }, {}];
+
+const batchOperation = {
+  method: "post" as const,
+  tags: ["Batch"],
+  description:
+    "The client authenticates with HTTP Basic or with `client_id` and `client_secret` in the body (both may be given if they agree). Each call carries its own end-user access token. The envelope is validated as a whole before anything runs; results are one per call, in order.",
+  security: batchSecurity,
+  parameters: [idempotencyKeyParameter],
+  request: { body: { ...describedJsonBody(BatchEnvelope), required: true } },
+  responses: {
+    200: { description: "Every call's result, in order", content: { "application/json": { schema: BatchResponse } }, headers: RateLimitHeaders },
+    ...classicErrors([400, 401, 409, 413, 415, 422, 429, 503]),
+  },
+};
+
+const batchCreateRoute = createRoute({ ...batchOperation, path: "/batch/create", summary: "Run many calls in one request" });
+const v2BatchCreateRoute = createRoute({ ...batchOperation, path: "/v2/batch/create", summary: "Run many calls in one request (alias of /batch/create)" });
 
 export function registerBatchCreate<S extends Schema>(app: OpenAPIHono<AppEnv, S>) {
-  return app.openapi(batchRoute("/batch/create"), batchCreate).openapi(batchRoute("/v2/batch/create"), batchCreate);
+  // The answer is JSON text written by withIdempotency (a replay is the stored text); the route's
+  // response schemas type it for the client.
+  return app
+    .openapi(batchCreateRoute, (c) => batchCreate(c) as Promise<never>)
+    .openapi(v2BatchCreateRoute, (c) => batchCreate(c) as Promise<never>);
 }
 
 async function batchCreate(c: Context<AppEnv>): Promise<Response> {

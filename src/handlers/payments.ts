@@ -8,7 +8,7 @@ import { defineHandler, type HandlerDef } from "../core/handler.js";
 import { newId } from "../core/ids.js";
 import { amountParam, currencyParam, descriptionParam, idParam, PaymentResponse, paymentView, requireOwned, withMinorUnits } from "./shapes.js";
 
-const CreatePayment = z
+export const CreatePayment = z
   .strictObject({
     from_wallet_id: idParam("wal"),
     to_wallet_id: idParam("wal"),

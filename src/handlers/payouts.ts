@@ -17,7 +17,7 @@ import { amountParam, currencyParam, descriptionParam, idParam, PayoutResponse, 
 const text = (max: number) => z.string().min(1).max(max);
 const common = { wallet_id: idParam("wal"), amount: amountParam, currency: currencyParam, description: descriptionParam };
 
-const CreatePayout = z
+export const CreatePayout = z
   .discriminatedUnion("rail", [
     z.strictObject({
       ...common,
