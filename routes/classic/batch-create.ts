@@ -33,7 +33,7 @@ export const BatchCall = z.strictObject({
 export const BatchEnvelope = z.strictObject({
   client_id: z.union([z.number().int(), z.string()]).optional().describe("With client_secret: the client credentials in the body (or use HTTP Basic)"),
   client_secret: z.string().max(255).optional(),
-  calls: z.array(BatchCall).min(1).describe("1 to MAX_CALLS calls (100 by default), run concurrently, answered in order"),
+  calls: z.array(BatchCall).min(1).describe("1 to MAX_CALLS calls (50 by default), run concurrently, answered in order"),
 });
 
 export const CallResult = z

@@ -6,7 +6,7 @@
  * @example
  * ```ts
  * import { createClient } from "batchgate/client";
- * const gw = createClient("http://localhost:8080");
+ * const gw = createClient("http://localhost:8787");
  * const { calls } = await gw.batch(
  *   { clientId: 1, clientSecret: "cs_…", calls: [{ call: "/user", authorization: token }] },
  *   { idempotencyKey: "nightly-42" },
