@@ -3,7 +3,11 @@
  * /v2/*, and `{"error": {"code", "message", "request_id", "details"?}}` on /v1/*, whether it comes
  * from the app, the worker's edge or a misconfigured worker.
  */
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { describe, expect, it } from "vitest";
+import { validationHook } from "../../routes/schemas.js";
+import type { AppEnv } from "../../src/http/env.js";
+import { renderThrown } from "../../src/http/on-error.js";
 import { createEdgeHandler } from "../../src/adapters/workers/edge.js";
 import { createGatewayHandler } from "../../src/adapters/workers/gateway.js";
 import { GatewayError } from "../../src/core/errors.js";
@@ -95,5 +99,29 @@ describe("error surfaces", () => {
     const gw = await makeGateway();
     const { body } = await gw.batch([{ call: "/user", authorization: "at_nope", reference_id: "x" }]);
     expect(body.calls[0].response).toEqual({ error: "invalid_token", error_description: expect.any(String), error_code: 2003 });
+  });
+
+  it("turns a route's zod validation failure into invalid_body naming the field, on the route's surface", async () => {
+    // A /v1-style route validated by @hono/zod-openapi, as the /v1 surfaces will be.
+    const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+    app.use(async (c, next) => {
+      c.set("requestId", "hook-1");
+      await next();
+    });
+    const route = createRoute({
+      method: "post",
+      path: "/v1/things",
+      request: { body: { required: true, content: { "application/json": { schema: z.strictObject({ amount: z.string() }) } } } },
+      responses: { 200: { description: "ok" } },
+    });
+    app.openapi(route, (c) => c.json({ ok: true }, 200));
+    app.onError((err, c) => renderThrown(c, err));
+    const res = await app.request("/v1/things", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ amount: 5 }) });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({
+      error: { code: "invalid_body", message: expect.stringMatching(/^body\.amount: /), request_id: "hook-1", details: { field: "body.amount" } },
+    });
+    const ok = await app.request("/v1/things", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ amount: "5.00" }) });
+    expect(ok.status).toBe(200);
   });
 });
