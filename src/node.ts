@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { serve } from "@hono/node-server";
 import { formatBanner } from "./adapters/node/banner.js";
+import { nodeDocsAssets } from "./adapters/node/docs-assets.js";
 import { buildNodeServices } from "./adapters/node/gateway.js";
 import { nodeHasher } from "./adapters/node/hasher.js";
 import { createApp } from "./app.js";
@@ -27,7 +28,7 @@ async function main() {
     creds = JSON.parse(readFileSync(credsFile, "utf8")) as DemoCredentials;
   }
 
-  const app = createApp(services);
+  const app = createApp(services, { docsAssets: nodeDocsAssets });
   const server = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, (info) => {
     services.logger.info({ port: info.port, data_dir: config.DATA_DIR }, "listening");
     printBanner(info.port, credsFile, creds);

@@ -37,6 +37,8 @@ export interface GatewayPorts {
 export interface GatewayServices {
   config: GatewayConfig;
   store: Store;
+  /** The registered calls (the OpenAPI document describes each). */
+  handlers: HandlerLookup;
   auth: Authenticator;
   idempotency: Idempotency;
   engine: BatchEngine;
@@ -72,5 +74,5 @@ export function createServices(deps: GatewayPorts): GatewayServices {
     // Renewal stops once the longest request that could hold the claim is long over.
     maxHoldMs: Math.max(deps.config.BATCH_DEADLINE_MS, deps.config.CALL_TIMEOUT_MS) + 60_000,
   });
-  return { config: deps.config, store: deps.store, auth, idempotency, engine, clientLimiter: deps.clientLimiter, logger: deps.logger };
+  return { config: deps.config, store: deps.store, handlers: deps.handlers, auth, idempotency, engine, clientLimiter: deps.clientLimiter, logger: deps.logger };
 }

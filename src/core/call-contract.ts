@@ -64,11 +64,15 @@ export interface HandlerDef<P = unknown, R = unknown> {
   auth: AuthMode;
   scope?: Scope;
   schema: ZodType<P>;
+  /** The response's schema: describes the call in the OpenAPI document and types the client. */
+  response?: ZodType<R>;
   run(params: P, ctx: CallContext): Promise<R>;
 }
 
 export interface HandlerLookup {
   get(name: string): HandlerDef | undefined;
+  /** Every registered call, sorted by name (the OpenAPI document lists them). */
+  all(): HandlerDef[];
 }
 
 /** Declares a handler with its parameter type inferred from the schema. */

@@ -22,6 +22,7 @@ export const ERROR_CATALOG = {
   duplicate_idempotency_key: { status: 400, errorCode: 1013, description: "Each idempotency_key must be unique within the batch." },
   idempotency_key_reused: { status: 422, errorCode: 1014, description: "This idempotency key was already used with a different request." },
   idempotency_key_in_use: { status: 409, errorCode: 1015, description: "A request with this idempotency key is still being processed; retry later." },
+  idempotency_key_needs_identity: { status: 400, errorCode: 1016, description: "An Idempotency-Key needs a caller to belong to: send the call with an access token." },
 
   // 2xxx: who is calling
   invalid_client: { status: 401, errorCode: 2001, description: "Unknown client or wrong client secret." },
@@ -54,6 +55,11 @@ export const ERROR_CATALOG = {
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;
 
+export const ERROR_CODES = Object.keys(ERROR_CATALOG) as [ErrorCode, ...ErrorCode[]];
+
+/** Where an error points: `{ field: "calls[2].parameters.amount" }`, `{ index: 2 }`. */
+export type ErrorDetails = Record<string, string | number>;
+
 /** The classic error body used on /batch/create and /v2/*. */
 export interface ClassicError {
   error: ErrorCode;
@@ -70,13 +76,16 @@ export class GatewayError extends Error {
   readonly status: number;
   /** Extra response headers (Retry-After on throttling). */
   readonly headers?: Record<string, string>;
+  /** What the error is about (a field, an item index), shown on the /v1 surface. */
+  readonly details?: ErrorDetails;
 
-  constructor(code: ErrorCode, message?: string, headers?: Record<string, string>) {
+  constructor(code: ErrorCode, message?: string, headers?: Record<string, string>, details?: ErrorDetails) {
     super(message ?? ERROR_CATALOG[code].description);
     this.name = "GatewayError";
     this.code = code;
     this.status = ERROR_CATALOG[code].status;
     this.headers = headers;
+    this.details = details;
   }
 
   toClassic(): ClassicError {

@@ -5,7 +5,19 @@
 import { z } from "zod";
 import { GatewayError } from "../core/errors.js";
 import { defineHandler, type HandlerDef } from "../core/call-contract.js";
-import { idParam, paymentView, payoutView, requireOwned, userView, walletView } from "./shapes.js";
+import {
+  idParam,
+  PaymentResponse,
+  PayoutResponse,
+  paymentView,
+  payoutView,
+  requireOwned,
+  UserResponse,
+  userView,
+  WalletListResponse,
+  WalletResponse,
+  walletView,
+} from "./shapes.js";
 
 export const lookupHandlers: HandlerDef[] = [
   defineHandler({
@@ -14,6 +26,7 @@ export const lookupHandlers: HandlerDef[] = [
     auth: "user",
     scope: "user:read",
     schema: z.strictObject({}),
+    response: UserResponse,
     async run(_p, ctx) {
       const user = await ctx.services.ledger.getUser(ctx.principal!.userId);
       if (!user) throw new GatewayError("not_found", "User not found.");
@@ -26,6 +39,7 @@ export const lookupHandlers: HandlerDef[] = [
     auth: "user",
     scope: "wallets:read",
     schema: z.strictObject({ wallet_id: idParam("wal") }),
+    response: WalletResponse,
     async run(p, ctx) {
       const w = await ctx.services.ledger.getWallet(p.wallet_id);
       return walletView(requireOwned(w, ctx.principal!.userId, "Wallet"));
@@ -37,6 +51,7 @@ export const lookupHandlers: HandlerDef[] = [
     auth: "user",
     scope: "wallets:read",
     schema: z.strictObject({}),
+    response: WalletListResponse,
     async run(_p, ctx) {
       const wallets = await ctx.services.ledger.listWallets(ctx.principal!.userId);
       return { wallets: wallets.map(walletView) };
@@ -48,6 +63,7 @@ export const lookupHandlers: HandlerDef[] = [
     auth: "user",
     scope: "payments:read",
     schema: z.strictObject({ payment_id: idParam("pay") }),
+    response: PaymentResponse,
     async run(p, ctx) {
       const { ledger } = ctx.services;
       const payment = await ledger.getPayment(p.payment_id);
@@ -66,6 +82,7 @@ export const lookupHandlers: HandlerDef[] = [
     auth: "user",
     scope: "payouts:read",
     schema: z.strictObject({ payout_id: idParam("po") }),
+    response: PayoutResponse,
     async run(p, ctx) {
       const payout = await ctx.services.ledger.getPayout(p.payout_id);
       return payoutView(requireOwned(payout, ctx.principal!.userId, "Payout"));

@@ -6,9 +6,9 @@ import { z } from "zod";
 import { GatewayError } from "../core/errors.js";
 import { defineHandler, type HandlerDef } from "../core/call-contract.js";
 import { newId } from "../core/ids.js";
-import { amountParam, currencyParam, descriptionParam, idParam, paymentView, requireOwned, withMinorUnits } from "./shapes.js";
+import { amountParam, currencyParam, descriptionParam, idParam, PaymentResponse, paymentView, requireOwned, withMinorUnits } from "./shapes.js";
 
-const CreatePayment = z
+export const CreatePayment = z
   .strictObject({
     from_wallet_id: idParam("wal"),
     to_wallet_id: idParam("wal"),
@@ -25,6 +25,7 @@ export const paymentHandlers: HandlerDef[] = [
     auth: "user",
     scope: "payments:write",
     schema: CreatePayment,
+    response: PaymentResponse,
     async run(p, ctx) {
       const { ledger, clock } = ctx.services;
       const userId = ctx.principal!.userId;
@@ -56,6 +57,7 @@ export const paymentHandlers: HandlerDef[] = [
     auth: "user",
     scope: "payments:write",
     schema: z.strictObject({ payment_id: idParam("pay") }),
+    response: PaymentResponse,
     async run(p, ctx) {
       const { ledger, clock } = ctx.services;
       requireOwned(await ledger.getPayment(p.payment_id), ctx.principal!.userId, "Payment");

@@ -12,12 +12,12 @@ import { defineHandler, type HandlerDef } from "../core/call-contract.js";
 import { newId } from "../core/ids.js";
 import type { PayoutFailureKind } from "../ports/ledger.js";
 import type { RailResult } from "../ports/rails.js";
-import { amountParam, currencyParam, descriptionParam, idParam, payoutView, requireOwned, withMinorUnits } from "./shapes.js";
+import { amountParam, currencyParam, descriptionParam, idParam, PayoutResponse, payoutView, requireOwned, withMinorUnits } from "./shapes.js";
 
 const text = (max: number) => z.string().min(1).max(max);
 const common = { wallet_id: idParam("wal"), amount: amountParam, currency: currencyParam, description: descriptionParam };
 
-const CreatePayout = z
+export const CreatePayout = z
   .discriminatedUnion("rail", [
     z.strictObject({
       ...common,
@@ -61,6 +61,7 @@ export const payoutHandlers: HandlerDef[] = [
     auth: "user",
     scope: "payouts:write",
     schema: CreatePayout,
+    response: PayoutResponse,
     async run(p, ctx) {
       const { ledger, rails, clock } = ctx.services;
       const userId = ctx.principal!.userId;
@@ -103,6 +104,7 @@ export const payoutHandlers: HandlerDef[] = [
     auth: "user",
     scope: "payouts:write",
     schema: z.strictObject({ payout_id: idParam("po") }),
+    response: PayoutResponse,
     async run(p, ctx) {
       const { ledger, clock } = ctx.services;
       requireOwned(await ledger.getPayout(p.payout_id), ctx.principal!.userId, "Payout");

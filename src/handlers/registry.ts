@@ -18,6 +18,10 @@ export class HandlerRegistry implements HandlerLookup {
     return this.byName.get(name);
   }
 
+  all(): HandlerDef[] {
+    return this.names().map((n) => this.byName.get(n)!);
+  }
+
   names(): string[] {
     return [...this.byName.keys()].sort();
   }

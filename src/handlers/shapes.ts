@@ -38,15 +38,68 @@ export const amountParam = z
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-export function userView(u: User) {
+/*
+ * Response schemas: the views below are typed by them (so a view cannot drift from its schema),
+ * the OpenAPI document describes each call's response with them, and the typed client's results
+ * are their types.
+ */
+const timestamp = z.string().describe("ISO 8601 UTC timestamp");
+const amountOut = z.string().describe('Decimal string in the currency\'s minor-unit precision, e.g. "10.00"');
+
+export const UserResponse = z.object({
+  user_id: z.string(),
+  email: z.string(),
+  first_name: z.string(),
+  last_name: z.string(),
+  created_at: timestamp,
+});
+
+export const WalletResponse = z.object({
+  wallet_id: z.string(),
+  user_id: z.string(),
+  currency: z.string(),
+  balance: amountOut,
+  created_at: timestamp,
+});
+
+export const WalletListResponse = z.object({ wallets: z.array(WalletResponse) });
+
+export const PaymentResponse = z.object({
+  payment_id: z.string(),
+  from_wallet_id: z.string(),
+  to_wallet_id: z.string(),
+  amount: amountOut,
+  currency: z.string(),
+  description: z.string().nullable(),
+  status: z.enum(["completed", "reversed"]),
+  created_at: timestamp,
+  reversed_at: timestamp.nullable(),
+});
+
+export const PayoutResponse = z.object({
+  payout_id: z.string(),
+  wallet_id: z.string(),
+  amount: amountOut,
+  currency: z.string(),
+  rail: z.string().describe("ach, card, paypal, venmo or check"),
+  destination: z.record(z.string(), z.string()),
+  description: z.string().nullable(),
+  status: z.enum(["processing", "pending", "completed", "failed", "cancelled"]),
+  failure_code: z.string().nullable(),
+  provider_reference: z.string().nullable(),
+  created_at: timestamp,
+  updated_at: timestamp,
+});
+
+export function userView(u: User): z.output<typeof UserResponse> {
   return { user_id: u.userId, email: u.email, first_name: u.firstName, last_name: u.lastName, created_at: iso(u.createdAt) };
 }
 
-export function walletView(w: Wallet) {
+export function walletView(w: Wallet): z.output<typeof WalletResponse> {
   return { wallet_id: w.walletId, user_id: w.userId, currency: w.currency, balance: formatAmount(w.balance, w.currency), created_at: iso(w.createdAt) };
 }
 
-export function paymentView(p: Payment) {
+export function paymentView(p: Payment): z.output<typeof PaymentResponse> {
   return {
     payment_id: p.paymentId,
     from_wallet_id: p.fromWalletId,
@@ -60,7 +113,7 @@ export function paymentView(p: Payment) {
   };
 }
 
-export function payoutView(p: Payout) {
+export function payoutView(p: Payout): z.output<typeof PayoutResponse> {
   return {
     payout_id: p.payoutId,
     wallet_id: p.walletId,

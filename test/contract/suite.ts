@@ -728,6 +728,28 @@ export function defineContractSuite(runtime: ContractRuntime, start: StartTarget
       expect(r.res.headers.get("x-request-id")).toMatch(/^req_/);
     });
 
+    it("serves /openapi.json, and /docs with its script and styles from the gateway itself", async () => {
+      const doc = await raw(main, "/openapi.json", undefined, {}, "GET");
+      expect(doc.res.status).toBe(200);
+      expect(doc.body.openapi).toBe("3.1.0");
+      expect(Object.keys(doc.body.paths)).toEqual(expect.arrayContaining(["/batch/create", "/v2/batch/create", "/v2/wallet/find", "/healthz"]));
+      const page = await raw(main, "/docs", undefined, {}, "GET");
+      expect(page.res.status).toBe(200);
+      expect(page.res.headers.get("content-type")).toMatch(/^text\/html/);
+      expect(page.text).toContain('src="/docs/assets/swagger-ui-bundle.js"');
+      expect(page.text).not.toMatch(/https?:\/\//);
+      const script = await raw(main, "/docs/assets/swagger-ui-bundle.js", undefined, {}, "GET");
+      expect(script.res.status).toBe(200);
+      expect(script.res.headers.get("content-type")).toMatch(/^text\/javascript/);
+      expect(script.text).toContain("SwaggerUIBundle");
+      const style = await raw(main, "/docs/assets/swagger-ui.css", undefined, {}, "GET");
+      expect(style.res.status).toBe(200);
+      expect(style.text).toContain(".swagger-ui");
+      const other = await raw(main, "/docs/assets/package.json", undefined, {}, "GET");
+      expect(other.res.status).toBe(404);
+      expect(other.body.error).toBe("route_not_found");
+    });
+
     it("writes structured JSON log lines with request ids, and never a secret or token", async () => {
       const [c] = main.creds.clients;
       const [a] = users();

@@ -16,13 +16,20 @@ import { makeGateway, sum, tempDir, type TestGateway } from "../helpers/gateway.
 let gw: TestGateway;
 let slow: Server;
 let slowUrl: string;
-/** The upstream answers only when the test releases it, so "still running" is a fact, not a race. */
+/** The upstream answers /slow only when the test releases it, so "still running" is a fact, not a race; /open at once. */
 const held: (() => void)[] = [];
 let onSlowRequest: (() => void) | undefined;
+let slowHits = 0;
 
 beforeAll(async () => {
   slow = createServer((req, res) => {
+    slowHits++;
     req.resume();
+    if (req.url === "/open") {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ done: true }));
+      return;
+    }
     held.push(() => {
       res.writeHead(200, { "content-type": "application/json" });
       res.end(JSON.stringify({ done: true }));
@@ -39,7 +46,7 @@ afterAll(() => {
 
 beforeEach(async () => {
   const file = join(tempDir(), "up.json");
-  writeFileSync(file, JSON.stringify({ upstreams: [{ call: "/slow/thing", url: slowUrl }] }));
+  writeFileSync(file, JSON.stringify({ upstreams: [{ call: "/slow/thing", url: slowUrl }, { call: "/open/thing", url: slowUrl.replace(/\/slow$/, "/open"), auth: "none" }] }));
   gw = await makeGateway({ users: 3, file: true, env: { UPSTREAMS_FILE: file } });
 });
 
@@ -121,6 +128,25 @@ describe("Idempotency-Key on POST /v2/<call>", () => {
     const ok = await post("/v2/payment/create", payParams(), { ...key, authorization: `Bearer ${a.access_token}` });
     expect(ok.status).toBe(200);
     expect(ok.headers.get("idempotent-replayed")).toBeNull();
+  });
+
+  it("refuses a key on a call without an access token (nobody to scope it to): 400, nothing runs, nothing stored", async () => {
+    const before = slowHits;
+    const res = await post("/v2/open/thing", { q: 1 }, { "idempotency-key": "anon-1" });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ error: "idempotency_key_needs_identity", error_code: 1016, error_description: expect.stringContaining("Authorization: Bearer") });
+    // A call that needs a token is refused the same way, before its missing token is reported.
+    const pay = await post("/v2/payment/create", payParams(), { "idempotency-key": "anon-2" });
+    expect(((await pay.json()) as any).error).toBe("idempotency_key_needs_identity");
+    expect(slowHits).toBe(before);
+    const db = openBetterSqlite({ filename: gw.sqliteFile });
+    expect(db.get<{ n: number }>("SELECT COUNT(*) AS n FROM idempotency")?.n).toBe(0);
+    db.close();
+    // Without the key the anonymous call runs; with a token the key is accepted.
+    expect((await post("/v2/open/thing", { q: 1 }, {})).status).toBe(200);
+    const scoped = await post("/v2/open/thing", { q: 1 }, { "idempotency-key": "anon-1", authorization: `Bearer ${gw.creds.users[0].access_token}` });
+    expect(scoped.status).toBe(200);
+    expect(slowHits).toBe(before + 2);
   });
 
   it("validates the key: 1 to 255 visible ASCII characters", async () => {

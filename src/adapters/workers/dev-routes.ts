@@ -19,7 +19,8 @@ import { z } from "zod";
 import { SCOPES } from "../../core/call-contract.js";
 import { newId } from "../../core/ids.js";
 import { newSecret, timingSafeEqual } from "../../core/secrets.js";
-import { toClassicError, type ErrorCode, ERROR_CATALOG } from "../../core/errors.js";
+import type { ErrorCode } from "../../core/errors.js";
+import { renderError } from "../../http/errors.js";
 import { seedDemoData } from "../../demo-data.js";
 import type { Clock, SecretHasher } from "../../ports/runtime.js";
 import type { Store } from "../../ports/store.js";
@@ -42,7 +43,7 @@ const TokenRequestSchema = z.strictObject({
 });
 
 function errorResponse(code: ErrorCode, message?: string): Response {
-  return Response.json({ ...toClassicError(code, message), request_id: newId("req") }, { status: ERROR_CATALOG[code].status });
+  return renderError({ code, message }, "classic", newId("req"));
 }
 
 /** Returns a handler for /__dev/* requests; anything else is not its business (null). */

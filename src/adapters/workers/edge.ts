@@ -10,7 +10,8 @@
  *   response went out, and reading the request after its response is an uncaught error in the
  *   worker (wrangler dev restarts the worker and fails the next request with 503).
  * - Oversized bodies never travel to the single object, whose throughput is the gateway's ceiling.
- * The 413 is the same classic body with the request id, and the same access log line, as the app's.
+ * The 413 is the same body (rendered by the one renderer, src/http/errors.ts) and the same access
+ * log line as the app's.
  *
  * A forward that fails (object reset, overloaded, deploying) answers 503 `service_unavailable`,
  * never retried here: the request may have moved money before the connection broke.
@@ -18,15 +19,13 @@
  * Web-standard code only.
  */
 import { ConfigError, parseConfig } from "../../config.js";
-import { ERROR_CATALOG, toClassicError, type ErrorCode } from "../../core/errors.js";
-import { newId } from "../../core/ids.js";
+import { ERROR_CATALOG, type ErrorCode } from "../../core/errors.js";
+import { renderError, surfaceOf } from "../../http/errors.js";
+import { requestIdOf } from "../../http/request-context.js";
 import type { Logger } from "../../ports/runtime.js";
 import { configStrings, type WorkerVars } from "./gateway.js";
 import { consoleSink, createConsoleLogger, type LogSink } from "./logger.js";
 import { readAtMost } from "../../core/streams.js";
-
-// Same rule as the app (src/app.ts): a well-formed X-Request-Id is kept, anything else replaced.
-const REQUEST_ID = /^[A-Za-z0-9._:\-]{1,128}$/;
 
 export interface EdgeOptions {
   /** Sends the request to the gateway object. */
@@ -57,12 +56,12 @@ export function createEdgeHandler(opts: EdgeOptions) {
     if (cached?.env !== env) cached = { env, settings: settingsFrom(env, sink) };
     const settings = cached.settings;
     const started = Date.now();
-    const given = request.headers.get("x-request-id");
-    const requestId = given && REQUEST_ID.test(given) ? given : newId("req");
+    const requestId = requestIdOf(request.headers.get("x-request-id"));
+    const path = new URL(request.url).pathname;
 
-    const reject = (code: ErrorCode, message: string): Response => {
-      settings?.logger.child({ request_id: requestId }).info({ method: request.method, path: new URL(request.url).pathname, status: ERROR_CATALOG[code].status, duration_ms: Date.now() - started }, "request");
-      return Response.json({ ...toClassicError(code, message), request_id: requestId }, { status: ERROR_CATALOG[code].status, headers: { "x-request-id": requestId } });
+    const reject = (code: ErrorCode, message: string, headers?: Record<string, string>): Response => {
+      settings?.logger.child({ request_id: requestId }).info({ method: request.method, path, status: ERROR_CATALOG[code].status, duration_ms: Date.now() - started }, "request");
+      return renderError({ code, message }, surfaceOf(path), requestId, headers);
     };
 
     let forwarded = request;

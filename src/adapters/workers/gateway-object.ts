@@ -11,6 +11,7 @@
  * Async work (payout batches, webhooks) will run from this object's alarm (`ctx.storage.setAlarm`),
  * which needs no binding.
  */
+import { workerDocsAssets } from "./docs-assets.js";
 import { createGatewayHandler, type GatewayHandler } from "./gateway.js";
 
 /** The worker's bindings and vars (wrangler.toml). */
@@ -26,7 +27,7 @@ export class GatewayObject implements DurableObject {
   private readonly handler: GatewayHandler;
 
   constructor(ctx: DurableObjectState, env: WorkerEnv) {
-    this.handler = createGatewayHandler(env, ctx.storage);
+    this.handler = createGatewayHandler(env, ctx.storage, { docsAssets: workerDocsAssets });
   }
 
   fetch(request: Request): Promise<Response> {

@@ -15,9 +15,10 @@
  */
 import { createApp } from "../../app.js";
 import { ConfigError, type GatewayConfig, parseConfig } from "../../config.js";
-import { toClassicError } from "../../core/errors.js";
 import { newId } from "../../core/ids.js";
 import { buildRegistry, type UpstreamConfig, UpstreamsFileSchema } from "../../handlers/index.js";
+import type { DocsAssets } from "../../http/docs-assets.js";
+import { renderError, surfaceOf } from "../../http/errors.js";
 import type { Clock, Logger } from "../../ports/runtime.js";
 import { createServices, type GatewayServices, systemClock } from "../../services.js";
 import { SandboxRail } from "../rails/sandbox.js";
@@ -32,6 +33,8 @@ import { consoleSink, createConsoleLogger, type LogSink } from "./logger.js";
 export type WorkerVars = Record<string, unknown>;
 
 export interface WorkerGatewayOptions {
+  /** The /docs page's files (bundled as text by the worker entry). */
+  docsAssets?: DocsAssets;
   clock?: Clock;
   fetch?: typeof fetch;
   logSink?: LogSink;
@@ -128,7 +131,7 @@ export function createGatewayHandler(env: WorkerVars, storage: DurableObjectSqlS
     return misconfigured(e, env, opts.logSink ?? consoleSink);
   }
   const { services, devToken, config } = gateway;
-  const app = createApp(services);
+  const app = createApp(services, { docsAssets: opts.docsAssets });
   const dev = devToken
     ? devRoutes({ token: devToken, store: services.store, hasher: webCryptoHasher, demoUsers: config.DEMO_USERS, clock: opts.clock ?? systemClock })
     : null;
@@ -153,10 +156,10 @@ function misconfigured(e: unknown, env: WorkerVars, sink: LogSink): GatewayHandl
     ? `The gateway's configuration is invalid (${variable}); nothing ran. The operator's logs have the details.`
     : "The gateway could not start; nothing ran. The operator's logs have the details.";
   return {
-    async fetch() {
+    async fetch(request) {
       const requestId = newId("req");
       logger.error({ request_id: requestId, variable, error: message }, "invalid configuration: request refused");
-      return Response.json({ ...toClassicError("service_unavailable", description), request_id: requestId }, { status: 503, headers: { "x-request-id": requestId } });
+      return renderError({ code: "service_unavailable", message: description }, surfaceOf(new URL(request.url).pathname), requestId);
     },
   };
 }

@@ -5,8 +5,8 @@
  * `executed: false`) release their claim, so nothing is stored for them.
  */
 import type { Context } from "hono";
-import { GatewayError } from "../src/core/errors.js";
-import { Idempotency, type IdempotencyBegin } from "../src/core/idempotency.js";
+import { GatewayError } from "../core/errors.js";
+import { Idempotency, type IdempotencyBegin } from "../core/idempotency.js";
 import type { AppEnv } from "./env.js";
 
 export interface Execution {

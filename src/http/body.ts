@@ -1,12 +1,11 @@
 /**
  * @module
- * Request parsing and response rendering shared by the routes.
+ * Reading a request body as a JSON object, and the rate-limit response headers.
  */
 import type { Context } from "hono";
-import { GatewayError, isGatewayError, toClassicError } from "../src/core/errors.js";
-import { exceedsDepth, isJsonObject, MAX_JSON_DEPTH } from "../src/core/envelope.js";
-import type { RateDecision } from "../src/ports/rate-limiter.js";
-import { StoreUnavailableError } from "../src/ports/errors.js";
+import { GatewayError } from "../core/errors.js";
+import { exceedsDepth, isJsonObject, MAX_JSON_DEPTH } from "../core/envelope.js";
+import type { RateDecision } from "../ports/rate-limiter.js";
 import type { AppEnv } from "./env.js";
 
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;.*)?$/i;
@@ -37,25 +36,9 @@ export async function readJsonObject(c: Context<AppEnv>, opts: { allowEmpty: boo
   return parsed;
 }
 
-
 /** Sets RateLimit-Policy and RateLimit (IETF httpapi ratelimit-headers draft) and, when rejected, Retry-After. */
 export function setRateLimitHeaders(c: Context<AppEnv>, d: RateDecision) {
   c.header("RateLimit-Policy", `"${d.policy}";q=${d.limit};w=${d.windowSeconds}`);
   c.header("RateLimit", `"${d.policy}";r=${Math.max(0, d.remaining)};t=${d.resetSeconds}`);
   if (!d.allowed) c.header("Retry-After", String(Math.max(1, d.resetSeconds)));
-}
-
-/** Renders any thrown value as the classic error body with the request id. */
-export function renderClassicError(c: Context<AppEnv>, err: unknown): Response {
-  const requestId = c.get("requestId");
-  if (isGatewayError(err)) {
-    if (err.headers) for (const [k, v] of Object.entries(err.headers)) c.header(k, v);
-    return c.json({ ...err.toClassic(), request_id: requestId }, err.status as 400);
-  }
-  if (err instanceof StoreUnavailableError) {
-    c.get("logger")?.warn({ request_id: requestId, err: err.message }, "store unavailable");
-    return c.json({ ...toClassicError("service_unavailable", "The gateway's store is unavailable; retry later."), request_id: requestId }, 503);
-  }
-  c.get("logger")?.error({ request_id: requestId, err: err instanceof Error ? { name: err.name, message: err.message, stack: err.stack } : String(err) }, "unhandled error");
-  return c.json({ ...toClassicError("internal_error"), request_id: requestId }, 500);
 }

@@ -2,8 +2,8 @@
  * @module
  * The Hono environment every route shares: services and the request's id and logger.
  */
-import type { Logger } from "../src/ports/runtime.js";
-import type { GatewayServices } from "../src/services.js";
+import type { Logger } from "../ports/runtime.js";
+import type { GatewayServices } from "../services.js";
 
 export type AppEnv = {
   Variables: {

@@ -1,0 +1,13 @@
+/**
+ * @module
+ * The /v1 surface (atomic payment batches, asynchronous batches, webhooks), registered here as it
+ * lands. Its errors already have their shape: anything under /v1/ — an unknown path, a body over
+ * the limit — is rendered as `{"error": {"code", "message", "request_id", "details"?}}`.
+ */
+import type { OpenAPIHono } from "@hono/zod-openapi";
+import type { Schema } from "hono/types";
+import type { AppEnv } from "../../src/http/env.js";
+
+export function registerV1<S extends Schema>(app: OpenAPIHono<AppEnv, S>) {
+  return app;
+}
