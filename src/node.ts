@@ -33,11 +33,15 @@ async function main() {
     services.logger.info({ port: info.port, data_dir: config.DATA_DIR }, "listening");
     printBanner(info.port, credsFile, creds);
   });
+  services.background.start();
 
   const shutdown = (signal: string) => {
     services.logger.info({ signal }, "shutting down");
     server.close(() => {
-      void services.store.close().finally(() => process.exit(0));
+      void services.background
+        .stop()
+        .then(() => services.store.close())
+        .finally(() => process.exit(0));
     });
     setTimeout(() => process.exit(0), 5000).unref();
   };

@@ -13,6 +13,8 @@ import { Authenticator } from "./core/auth.js";
 import { BatchEngine } from "./core/engine.js";
 import { Idempotency } from "./core/idempotency.js";
 import type { HandlerLookup } from "./core/call-contract.js";
+import { TimerRunner } from "./core/background.js";
+import type { BackgroundRunner } from "./ports/background.js";
 import type { RailProvider } from "./ports/rails.js";
 import type { RateLimiter } from "./ports/rate-limiter.js";
 import type { Clock, Logger, SecretHasher } from "./ports/runtime.js";
@@ -32,6 +34,8 @@ export interface GatewayPorts {
   rails: RailProvider;
   clock?: Clock;
   fetch?: typeof fetch;
+  /** Runs background pumps: timers by default (Node); the Durable Object's alarm on Workers. */
+  background?: BackgroundRunner;
 }
 
 export interface GatewayServices {
@@ -44,6 +48,8 @@ export interface GatewayServices {
   engine: BatchEngine;
   clientLimiter: RateLimiter;
   logger: Logger;
+  /** Background work (started by the entry point once it serves). */
+  background: BackgroundRunner;
 }
 
 export const systemClock: Clock = { now: () => Date.now() };
@@ -74,5 +80,16 @@ export function createServices(deps: GatewayPorts): GatewayServices {
     // Renewal stops once the longest request that could hold the claim is long over.
     maxHoldMs: Math.max(deps.config.BATCH_DEADLINE_MS, deps.config.CALL_TIMEOUT_MS) + 60_000,
   });
-  return { config: deps.config, store: deps.store, handlers: deps.handlers, auth, idempotency, engine, clientLimiter: deps.clientLimiter, logger: deps.logger };
+  const background = deps.background ?? new TimerRunner({ clock, logger: deps.logger });
+  return {
+    config: deps.config,
+    store: deps.store,
+    handlers: deps.handlers,
+    auth,
+    idempotency,
+    engine,
+    clientLimiter: deps.clientLimiter,
+    logger: deps.logger,
+    background,
+  };
 }

@@ -33,4 +33,8 @@ export class GatewayObject implements DurableObject {
   fetch(request: Request): Promise<Response> {
     return this.handler.fetch(request);
   }
+
+  alarm(): Promise<void> {
+    return this.handler.alarm();
+  }
 }

@@ -25,6 +25,7 @@ import { SandboxRail } from "../rails/sandbox.js";
 import { type DurableObjectSqlStorage, durableObjectSqlDriver } from "../sqlite/durable-object-driver.js";
 import { sqlRateLimiter } from "../sqlite/sql-rate-limiter.js";
 import { SqlStore } from "../sqlite/sql-store.js";
+import { type AlarmStorage, AlarmRunner } from "./alarm-runner.js";
 import { devRoutes } from "./dev-routes.js";
 import { webCryptoHasher } from "./hasher.js";
 import { consoleSink, createConsoleLogger, type LogSink } from "./logger.js";
@@ -42,7 +43,12 @@ export interface WorkerGatewayOptions {
 
 export interface GatewayHandler {
   fetch(request: Request): Promise<Response>;
+  /** The Durable Object's alarm fired: run the background pumps. */
+  alarm(): Promise<void>;
 }
+
+/** The object's storage: SQL for the store, and the alarm for background work when it has one. */
+export type GatewayStorage = DurableObjectSqlStorage & Partial<AlarmStorage>;
 
 /** Minimum length of DEV_ROUTES_TOKEN: the dev routes hand out credentials. */
 const DEV_TOKEN_MIN_LENGTH = 32;
@@ -87,7 +93,7 @@ export interface WorkerGateway {
 }
 
 /** Validates the environment and builds the services; throws ConfigError naming the variable. */
-export function buildWorkerGateway(env: WorkerVars, storage: DurableObjectSqlStorage, opts: WorkerGatewayOptions = {}): WorkerGateway {
+export function buildWorkerGateway(env: WorkerVars, storage: GatewayStorage, opts: WorkerGatewayOptions = {}): WorkerGateway {
   const vars = configStrings(env);
   const config = parseConfig(vars);
   if (vars.UPSTREAMS_FILE) {
@@ -107,13 +113,20 @@ export function buildWorkerGateway(env: WorkerVars, storage: DurableObjectSqlSto
 
   const clock = opts.clock ?? systemClock;
   const db = durableObjectSqlDriver(storage);
+  const logger = createConsoleLogger(config.LOG_LEVEL, opts.logSink ?? consoleSink);
+  const { getAlarm, setAlarm } = storage;
+  const background =
+    getAlarm && setAlarm
+      ? new AlarmRunner({ storage: { getAlarm: () => getAlarm.call(storage), setAlarm: (t) => setAlarm.call(storage, t) }, clock, logger })
+      : undefined;
   const services = createServices({
     config,
     store: new SqlStore(db),
     handlers,
     hasher: webCryptoHasher,
     rails: new SandboxRail(),
-    logger: createConsoleLogger(config.LOG_LEVEL, opts.logSink ?? consoleSink),
+    logger,
+    background,
     clientLimiter: sqlRateLimiter(db, { policy: "client", points: config.CLIENT_RATE_LIMIT_POINTS, windowSeconds: config.CLIENT_RATE_LIMIT_WINDOW_S, clock }),
     tokenLimiter: sqlRateLimiter(db, { policy: "token", points: config.TOKEN_RATE_LIMIT_POINTS, windowSeconds: config.TOKEN_RATE_LIMIT_WINDOW_S, clock }),
     clock,
@@ -123,7 +136,7 @@ export function buildWorkerGateway(env: WorkerVars, storage: DurableObjectSqlSto
 }
 
 /** The object's request handler: the gateway, or 503 for every request when the configuration is bad. */
-export function createGatewayHandler(env: WorkerVars, storage: DurableObjectSqlStorage, opts: WorkerGatewayOptions = {}): GatewayHandler {
+export function createGatewayHandler(env: WorkerVars, storage: GatewayStorage, opts: WorkerGatewayOptions = {}): GatewayHandler {
   let gateway: WorkerGateway;
   try {
     gateway = buildWorkerGateway(env, storage, opts);
@@ -135,7 +148,9 @@ export function createGatewayHandler(env: WorkerVars, storage: DurableObjectSqlS
   const dev = devToken
     ? devRoutes({ token: devToken, store: services.store, hasher: webCryptoHasher, demoUsers: config.DEMO_USERS, clock: opts.clock ?? systemClock })
     : null;
+  services.background.start();
   return {
+    alarm: () => (services.background instanceof AlarmRunner ? services.background.runDue() : Promise.resolve()),
     async fetch(request) {
       if (dev) {
         const res = await dev(request);
@@ -156,6 +171,7 @@ function misconfigured(e: unknown, env: WorkerVars, sink: LogSink): GatewayHandl
     ? `The gateway's configuration is invalid (${variable}); nothing ran. The operator's logs have the details.`
     : "The gateway could not start; nothing ran. The operator's logs have the details.";
   return {
+    alarm: async () => undefined,
     async fetch(request) {
       const requestId = newId("req");
       logger.error({ request_id: requestId, variable, error: message }, "invalid configuration: request refused");
