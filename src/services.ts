@@ -15,6 +15,7 @@ import { Idempotency } from "./core/idempotency.js";
 import type { HandlerLookup } from "./core/call-contract.js";
 import { TimerRunner } from "./core/background.js";
 import type { BackgroundRunner } from "./ports/background.js";
+import { discardEvents, type EventSink } from "./ports/events.js";
 import type { RailProvider } from "./ports/rails.js";
 import type { RateLimiter } from "./ports/rate-limiter.js";
 import type { Clock, Logger, SecretHasher } from "./ports/runtime.js";
@@ -36,6 +37,8 @@ export interface GatewayPorts {
   fetch?: typeof fetch;
   /** Runs background pumps: timers by default (Node); the Durable Object's alarm on Workers. */
   background?: BackgroundRunner;
+  /** Where events for API clients go (the webhook outbox). */
+  events?: EventSink;
 }
 
 export interface GatewayServices {
@@ -50,6 +53,7 @@ export interface GatewayServices {
   logger: Logger;
   /** Background work (started by the entry point once it serves). */
   background: BackgroundRunner;
+  events: EventSink;
 }
 
 export const systemClock: Clock = { now: () => Date.now() };
@@ -91,5 +95,6 @@ export function createServices(deps: GatewayPorts): GatewayServices {
     clientLimiter: deps.clientLimiter,
     logger: deps.logger,
     background,
+    events: deps.events ?? discardEvents,
   };
 }
