@@ -13,6 +13,9 @@ import { Authenticator } from "./core/auth.js";
 import { BatchEngine } from "./core/engine.js";
 import { Idempotency } from "./core/idempotency.js";
 import type { HandlerLookup } from "./core/call-contract.js";
+import { PaymentBatchRunner, type PaymentBatchFaults } from "./core/payment-batch-runner.js";
+import { AtomicRunner } from "./core/atomic.js";
+import type { Metrics } from "./ports/metrics.js";
 import type { RailProvider } from "./ports/rails.js";
 import type { RateLimiter } from "./ports/rate-limiter.js";
 import type { Clock, Logger, SecretHasher } from "./ports/runtime.js";
@@ -32,6 +35,10 @@ export interface GatewayPorts {
   rails: RailProvider;
   clock?: Clock;
   fetch?: typeof fetch;
+  /** Test-only faults for atomic payment batches (the Node entry point, NODE_ENV=test only). */
+  paymentBatchFaults?: PaymentBatchFaults;
+  /** When present, atomic batches count manual-action cases in it. */
+  metrics?: Metrics;
 }
 
 export interface GatewayServices {
@@ -44,6 +51,10 @@ export interface GatewayServices {
   engine: BatchEngine;
   clientLimiter: RateLimiter;
   logger: Logger;
+  /** Atomic payment batches (POST /v1/payments/batch) and their crash recovery. */
+  paymentBatches: PaymentBatchRunner;
+  /** `atomic: true` batches on /batch/create. */
+  atomic: AtomicRunner;
 }
 
 export const systemClock: Clock = { now: () => Date.now() };
@@ -51,16 +62,17 @@ export const systemClock: Clock = { now: () => Date.now() };
 export function createServices(deps: GatewayPorts): GatewayServices {
   const clock = deps.clock ?? systemClock;
   const auth = new Authenticator(deps.store.clients, deps.store.tokens, deps.hasher, clock);
+  const callServices = {
+    ledger: deps.store.ledger,
+    rails: deps.rails,
+    clock,
+    fetch: deps.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => fetch(input, init)),
+  };
   const engine = new BatchEngine({
     handlers: deps.handlers,
     auth,
     tokenLimiter: deps.tokenLimiter,
-    services: {
-      ledger: deps.store.ledger,
-      rails: deps.rails,
-      clock,
-      fetch: deps.fetch ?? ((input, init) => fetch(input, init)),
-    },
+    services: callServices,
     inflight: new PQueue({ concurrency: deps.config.MAX_INFLIGHT_CALLS }),
     options: {
       batchConcurrency: deps.config.BATCH_CONCURRENCY,
@@ -74,5 +86,26 @@ export function createServices(deps: GatewayPorts): GatewayServices {
     // Renewal stops once the longest request that could hold the claim is long over.
     maxHoldMs: Math.max(deps.config.BATCH_DEADLINE_MS, deps.config.CALL_TIMEOUT_MS) + 60_000,
   });
-  return { config: deps.config, store: deps.store, handlers: deps.handlers, auth, idempotency, engine, clientLimiter: deps.clientLimiter, logger: deps.logger };
+  const paymentBatches = new PaymentBatchRunner({
+    store: deps.store.paymentBatches,
+    ledger: deps.store.ledger,
+    clock,
+    logger: deps.logger,
+    leaseMs: deps.config.IDEMPOTENCY_LEASE_MS,
+    metrics: deps.metrics,
+    faults: deps.paymentBatchFaults,
+  });
+  const atomic = new AtomicRunner({ engine, handlers: deps.handlers, auth, services: callServices, logger: deps.logger, metrics: deps.metrics });
+  return {
+    config: deps.config,
+    store: deps.store,
+    handlers: deps.handlers,
+    auth,
+    idempotency,
+    engine,
+    clientLimiter: deps.clientLimiter,
+    logger: deps.logger,
+    paymentBatches,
+    atomic,
+  };
 }
