@@ -28,6 +28,10 @@ async function main() {
     creds = JSON.parse(readFileSync(credsFile, "utf8")) as DemoCredentials;
   }
 
+  // Unfinished atomic payment batches (a crash, or another instance that died) are rolled back
+  // once their runner's lease lapses: looked for now and every half lease.
+  const stopRecovery = services.paymentBatches.startRecovery(Math.max(100, Math.floor(config.IDEMPOTENCY_LEASE_MS / 2)));
+
   const app = createApp(services, { docsAssets: nodeDocsAssets });
   const server = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, (info) => {
     services.logger.info({ port: info.port, data_dir: config.DATA_DIR }, "listening");
@@ -36,6 +40,7 @@ async function main() {
 
   const shutdown = (signal: string) => {
     services.logger.info({ signal }, "shutting down");
+    stopRecovery();
     server.close(() => {
       void services.store.close().finally(() => process.exit(0));
     });

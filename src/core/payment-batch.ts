@@ -102,7 +102,8 @@ export function itemKeyFates(j: PaymentBatchJournal): { bind: JournalItem[]; rel
 
 export interface ResultItem {
   index: number;
-  status: "success" | "reversed" | "failed";
+  /** `pending`: not settled yet (only while the batch is running). */
+  status: "success" | "reversed" | "failed" | "pending";
   transactionId?: string;
   reversalId?: string;
   error?: string;
@@ -130,6 +131,10 @@ export function batchOutcome(j: PaymentBatchJournal): { status: 200 | 207; body:
         return { index: item.index, status: "success", transactionId: txn, manualActionRequired: true, reversalError: item.reversalError ?? "PROCESSING_ERROR" };
       case "reversed":
         return { index: item.index, status: "reversed", transactionId: txn, reversalId: reversalIdOf(txn) };
+      case "pending":
+      case "paying":
+        if (j.status === "running") return { index: item.index, status: "pending" };
+        return { index: item.index, status: "failed", error: item.error ?? "INTERRUPTED" };
       default:
         return { index: item.index, status: "failed", error: item.error ?? "INTERRUPTED" };
     }

@@ -135,8 +135,19 @@ export function createGatewayHandler(env: WorkerVars, storage: DurableObjectSqlS
   const dev = devToken
     ? devRoutes({ token: devToken, store: services.store, hasher: webCryptoHasher, demoUsers: config.DEMO_USERS, clock: opts.clock ?? systemClock })
     : null;
+  // Unfinished atomic payment batches (the object was evicted or crashed mid-batch) are rolled
+  // back once their lease lapsed: looked for as requests arrive, at most once per lease.
+  const clock = opts.clock ?? systemClock;
+  let nextRecovery = 0;
+  const maybeRecover = () => {
+    const now = clock.now();
+    if (now < nextRecovery) return;
+    nextRecovery = now + config.IDEMPOTENCY_LEASE_MS;
+    void services.paymentBatches.recover().catch((e: unknown) => services.logger.warn({ err: String(e) }, "payment batch recovery pass failed"));
+  };
   return {
     async fetch(request) {
+      maybeRecover();
       if (dev) {
         const res = await dev(request);
         if (res) return res;
