@@ -87,6 +87,8 @@ export class AtomicRunner {
       });
     }
     for (let i = failedAt - 1; i >= 0; i--) {
+      // Replayed from its idempotency_key: the effect belongs to the request that first made it.
+      if (results[i].replayed) continue;
       const error = await this.compensate(calls[i], values[i], ctx);
       if (error) {
         results[i].compensation_error = error;

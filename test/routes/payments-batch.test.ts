@@ -205,6 +205,28 @@ describe("POST /v1/payments/batch", () => {
   });
 });
 
+describe("POST /v1/payments/batch with odd input", () => {
+  it("never answers 5xx and never loses or makes money", async () => {
+    const odd: unknown[] = [null, 0, -1, 1.5, "", "x", "1.00", "１.00", [], {}, true, "wal_", "0.001", "99999999999999999999", { a: 1 }, "__proto__"];
+    let x = 7;
+    const rnd = () => (x = (x * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const pick = <T>(xs: T[]) => xs[Math.floor(rnd() * xs.length)];
+    const before = sum(await gw.balances());
+    for (let i = 0; i < 150; i++) {
+      const items = Array.from({ length: 1 + Math.floor(rnd() * 3) }, () => {
+        const item: Record<string, unknown> = pay(Math.floor(rnd() * 2), 2 + Math.floor(rnd() * 2), `${Math.floor(rnd() * 900)}.${Math.floor(rnd() * 90) + 10}`);
+        if (rnd() < 0.6) item[pick(["from", "to", "amount", "description", "idempotencyKey", "extra", "__proto__"])] = pick(odd);
+        return item;
+      });
+      const body = rnd() < 0.1 ? pick(odd) : { payments: rnd() < 0.1 ? pick(odd) : items };
+      const r = await post(u(0).access_token, JSON.stringify(body));
+      expect(r.res.status, JSON.stringify(body).slice(0, 200)).toBeLessThan(500);
+      expect([200, 207, 400]).toContain(r.res.status);
+    }
+    expect(sum(await gw.balances())).toBe(before);
+  });
+});
+
 describe("atomic: true on /batch/create", () => {
   const payCall = (from: number, to: number, amount: string, ref: string) => ({
     call: "/payment/create",
@@ -259,6 +281,17 @@ describe("atomic: true on /batch/create", () => {
     const cancelled = await gw.call("/payout/find", u(0).access_token, { payout_id: body.calls[0].response.payout_id });
     expect(cancelled.body.status).toBe("cancelled");
     expect(gw.logs.some((l) => l.includes("atomic batch compensation failed: manual action required"))).toBe(true);
+  });
+
+  it("leaves a call replayed from its idempotency_key alone: its effect is the first request's", async () => {
+    const keyed = { ...payCall(0, 1, "4.00", "k"), idempotency_key: "once" };
+    const first = await gw.batch([keyed]);
+    expect(first.body.calls[0].status).toBe(200);
+    const { body } = await gw.batch([keyed, payCall(3, 2, "99999.00", "fails")], { atomic: true });
+    expect(body.calls[0]).toMatchObject({ status: 200, replayed: true });
+    expect(body.calls[0].compensated).toBeUndefined();
+    const p = await gw.call("/payment/find", u(0).access_token, { payment_id: first.body.calls[0].response.payment_id });
+    expect(p.body.status).toBe("completed");
   });
 
   it("refuses a batch with a call that declares no compensating action, naming it, before anything runs", async () => {
