@@ -28,6 +28,7 @@ async function main() {
     creds = JSON.parse(readFileSync(credsFile, "utf8")) as DemoCredentials;
   }
 
+
   const app = createApp(services, { docsAssets: nodeDocsAssets });
   const server = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, (info) => {
     services.logger.info({ port: info.port, data_dir: config.DATA_DIR }, "listening");

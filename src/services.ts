@@ -16,6 +16,9 @@ import type { HandlerLookup } from "./core/call-contract.js";
 import { TimerRunner } from "./core/background.js";
 import type { BackgroundRunner } from "./ports/background.js";
 import { discardEvents, type EventSink } from "./ports/events.js";
+import { PaymentBatchRunner, type PaymentBatchFaults } from "./core/payment-batch-runner.js";
+import { AtomicRunner } from "./core/atomic.js";
+import type { Metrics } from "./ports/metrics.js";
 import type { RailProvider } from "./ports/rails.js";
 import type { RateLimiter } from "./ports/rate-limiter.js";
 import type { Clock, Logger, SecretHasher } from "./ports/runtime.js";
@@ -39,6 +42,10 @@ export interface GatewayPorts {
   background?: BackgroundRunner;
   /** Where events for API clients go (the webhook outbox). */
   events?: EventSink;
+  /** Test-only faults for atomic payment batches (the Node entry point, NODE_ENV=test only). */
+  paymentBatchFaults?: PaymentBatchFaults;
+  /** When present, atomic batches count manual-action cases in it. */
+  metrics?: Metrics;
 }
 
 export interface GatewayServices {
@@ -54,23 +61,31 @@ export interface GatewayServices {
   /** Background work (started by the entry point once it serves). */
   background: BackgroundRunner;
   events: EventSink;
+  /** Atomic payment batches (POST /v1/payments/batch) and their crash recovery. */
+  paymentBatches: PaymentBatchRunner;
+  /** `atomic: true` batches on /batch/create. */
+  atomic: AtomicRunner;
 }
+
+/** The background pump that rolls back or settles atomic payment batches whose runner died. */
+export const PAYMENT_BATCH_RECOVERY = "payment-batch-recovery";
 
 export const systemClock: Clock = { now: () => Date.now() };
 
 export function createServices(deps: GatewayPorts): GatewayServices {
   const clock = deps.clock ?? systemClock;
   const auth = new Authenticator(deps.store.clients, deps.store.tokens, deps.hasher, clock);
+  const callServices = {
+    ledger: deps.store.ledger,
+    rails: deps.rails,
+    clock,
+    fetch: deps.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => fetch(input, init)),
+  };
   const engine = new BatchEngine({
     handlers: deps.handlers,
     auth,
     tokenLimiter: deps.tokenLimiter,
-    services: {
-      ledger: deps.store.ledger,
-      rails: deps.rails,
-      clock,
-      fetch: deps.fetch ?? ((input, init) => fetch(input, init)),
-    },
+    services: callServices,
     inflight: new PQueue({ concurrency: deps.config.MAX_INFLIGHT_CALLS }),
     options: {
       batchConcurrency: deps.config.BATCH_CONCURRENCY,
@@ -85,6 +100,18 @@ export function createServices(deps: GatewayPorts): GatewayServices {
     maxHoldMs: Math.max(deps.config.BATCH_DEADLINE_MS, deps.config.CALL_TIMEOUT_MS) + 60_000,
   });
   const background = deps.background ?? new TimerRunner({ clock, logger: deps.logger });
+  const paymentBatches = new PaymentBatchRunner({
+    store: deps.store.paymentBatches,
+    ledger: deps.store.ledger,
+    clock,
+    logger: deps.logger,
+    leaseMs: deps.config.IDEMPOTENCY_LEASE_MS,
+    metrics: deps.metrics,
+    faults: deps.paymentBatchFaults,
+    onBatchStarted: () => background.wake(PAYMENT_BATCH_RECOVERY),
+  });
+  background.register(PAYMENT_BATCH_RECOVERY, (now) => paymentBatches.recoveryPump(now));
+  const atomic = new AtomicRunner({ engine, handlers: deps.handlers, auth, services: callServices, logger: deps.logger, metrics: deps.metrics });
   return {
     config: deps.config,
     store: deps.store,
@@ -96,5 +123,7 @@ export function createServices(deps: GatewayPorts): GatewayServices {
     logger: deps.logger,
     background,
     events: deps.events ?? discardEvents,
+    paymentBatches,
+    atomic,
   };
 }

@@ -34,6 +34,12 @@ export const BatchEnvelope = z.strictObject({
   client_id: z.union([z.number().int(), z.string()]).optional().describe("With client_secret: the client credentials in the body (or use HTTP Basic)"),
   client_secret: z.string().max(255).optional(),
   calls: z.array(BatchCall).min(1).describe("1 to MAX_CALLS calls (50 by default), run concurrently, answered in order"),
+  atomic: z
+    .boolean()
+    .optional()
+    .describe(
+      "All or nothing: the calls run one after another, in order; if one fails the calls after it do not run (`atomic_batch_aborted`, 424) and the calls that succeeded are compensated newest first (`/payment/create` is reversed, a pending `/payout/create` cancelled; lookups need nothing). Every call must declare a compensating action, else the batch is refused with 400 `call_not_compensable` naming the call, and nothing runs.",
+    ),
 });
 
 export const CallResult = z
@@ -42,6 +48,8 @@ export const CallResult = z
     reference_id: z.string().nullable(),
     status: z.number().int().describe("The HTTP status this call would have had alone"),
     response: z.union([z.record(z.string(), z.unknown()), CallError]).describe("The call's response, or its error"),
+    compensated: z.literal(true).optional().describe("Atomic batches: this call had succeeded and was compensated after a later call failed"),
+    compensation_error: CallError.optional().describe("Atomic batches: this call's compensation failed; its effect stands and needs an operator"),
   })
   .openapi("CallResult");
 
@@ -82,6 +90,8 @@ async function batchCreate(c: Context<AppEnv>): Promise<Response> {
   c.set("clientId", client.clientId);
   const envelope = parseBatchEnvelope(body, config.MAX_CALLS);
   c.set("calls", envelope.calls.length);
+  // Refused before the Idempotency-Key is claimed: nothing runs and nothing is stored.
+  if (envelope.atomic) c.get("services").atomic.check(envelope.calls);
   const key = idempotencyKeyOf(c);
   const scope = `client:${client.clientId}`;
   const { client_id: _id, client_secret: _secret, ...request } = body;
@@ -101,12 +111,13 @@ async function batchCreate(c: Context<AppEnv>): Promise<Response> {
       if (!decision.allowed) {
         throw new GatewayError("throttle_exceeded", `This client is over its rate limit; retry in ${decision.resetSeconds} s.`);
       }
-      const calls = await engine.runBatch(envelope.calls, {
+      const runContext = {
         requestId: c.get("requestId"),
         logger: c.get("logger"),
         idempotency: { service: idempotency, scope },
         batchRef: ref,
-      });
+      };
+      const calls = envelope.atomic ? await c.get("services").atomic.run(envelope.calls, runContext) : await engine.runBatch(envelope.calls, runContext);
       return { status: 200, body: { calls, request_id: c.get("requestId") }, executed: true };
     },
   });

@@ -67,6 +67,13 @@ export interface HandlerDef<P = unknown, R = unknown> {
   /** The response's schema: describes the call in the OpenAPI document and types the client. */
   response?: ZodType<R>;
   run(params: P, ctx: CallContext): Promise<R>;
+  /**
+   * Undoes a successful run (`result` is what run returned) when a later call of an atomic batch
+   * fails; throws a GatewayError when it cannot (that error is reported beside the call's result).
+   */
+  compensate?(result: R, ctx: CallContext): Promise<void>;
+  /** Declared by calls that change nothing (lookups): they need no compensation in an atomic batch. */
+  compensation?: "none";
 }
 
 export interface HandlerLookup {

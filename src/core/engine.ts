@@ -134,6 +134,16 @@ export class BatchEngine {
     return this.deps.inflight.add(() => this.execute(call, ctx, undefined, ctx.callRef)) as Promise<CallOutcome>;
   }
 
+  /**
+   * Runs one call of an atomic batch (src/core/atomic.ts calls them one after another) and
+   * resolves with the handler's real outcome: after a timeout, once the handler has settled, so
+   * the saga knows whether there is something to compensate. `ref` names the call's effects.
+   */
+  async runOne(call: CallRequest, ctx: RunContext, ref?: string): Promise<CallResult> {
+    const outcome = (await this.deps.inflight.add(() => this.execute(call, ctx, undefined, ref))) as CallOutcome;
+    return outcome.settled;
+  }
+
   private async execute(call: CallRequest, ctx: RunContext, batch: BatchState | undefined, ref: string | undefined): Promise<CallOutcome> {
     const handler = this.deps.handlers.get(call.call);
     if (!handler) return rejected(failure(call, "unknown_call", `No call named ${JSON.stringify(call.call)} is registered.`));

@@ -22,12 +22,15 @@ const EnvelopeSchema = z.strictObject({
   client_id: z.union([z.number(), z.string()]).optional(),
   client_secret: z.string().max(255).optional(),
   calls: z.array(z.unknown()),
+  atomic: z.boolean().optional(),
 });
 
 export interface BatchEnvelope {
   clientId?: number | string;
   clientSecret?: string;
   calls: CallRequest[];
+  /** All or nothing: calls run in order and the succeeded ones are compensated if one fails (src/core/atomic.ts). */
+  atomic: boolean;
 }
 
 export function isJsonObject(v: unknown): v is Record<string, unknown> {
@@ -62,7 +65,7 @@ export function parseBatchEnvelope(body: Record<string, unknown>, maxCalls: numb
     }
     calls[i] = c.data;
   }
-  return { clientId: env.data.client_id, clientSecret: env.data.client_secret, calls };
+  return { clientId: env.data.client_id, clientSecret: env.data.client_secret, calls, atomic: env.data.atomic === true };
 }
 
 /**

@@ -23,6 +23,8 @@ export const ERROR_CATALOG = {
   idempotency_key_reused: { status: 422, errorCode: 1014, description: "This idempotency key was already used with a different request." },
   idempotency_key_in_use: { status: 409, errorCode: 1015, description: "A request with this idempotency key is still being processed; retry later." },
   idempotency_key_needs_identity: { status: 400, errorCode: 1016, description: "An Idempotency-Key needs a caller to belong to: send the call with an access token." },
+  call_not_compensable: { status: 400, errorCode: 1017, description: "An atomic batch may only contain calls that declare a compensating action." },
+  atomic_batch_aborted: { status: 424, errorCode: 4006, description: "An earlier call of this atomic batch failed, so this call did not run." },
 
   // 2xxx: who is calling
   invalid_client: { status: 401, errorCode: 2001, description: "Unknown client or wrong client secret." },

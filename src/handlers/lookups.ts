@@ -22,6 +22,7 @@ import {
 export const lookupHandlers: HandlerDef[] = [
   defineHandler({
     name: "/user",
+    compensation: "none",
     summary: "The access token's user.",
     auth: "user",
     scope: "user:read",
@@ -35,6 +36,7 @@ export const lookupHandlers: HandlerDef[] = [
   }),
   defineHandler({
     name: "/wallet/find",
+    compensation: "none",
     summary: "One of the user's wallets with its balance.",
     auth: "user",
     scope: "wallets:read",
@@ -47,6 +49,7 @@ export const lookupHandlers: HandlerDef[] = [
   }),
   defineHandler({
     name: "/wallet/list",
+    compensation: "none",
     summary: "All of the user's wallets.",
     auth: "user",
     scope: "wallets:read",
@@ -59,6 +62,7 @@ export const lookupHandlers: HandlerDef[] = [
   }),
   defineHandler({
     name: "/payment/find",
+    compensation: "none",
     summary: "A payment the user made or received.",
     auth: "user",
     scope: "payments:read",
@@ -78,6 +82,7 @@ export const lookupHandlers: HandlerDef[] = [
   }),
   defineHandler({
     name: "/payout/find",
+    compensation: "none",
     summary: "One of the user's payouts.",
     auth: "user",
     scope: "payouts:read",

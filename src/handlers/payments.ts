@@ -50,6 +50,15 @@ export const paymentHandlers: HandlerDef[] = [
       }
       return paymentView(out.payment);
     },
+    // In an atomic batch that fails later: the payment is reversed.
+    async compensate(payment, ctx) {
+      const out = await ctx.services.ledger.reversePayment(payment.payment_id, ctx.services.clock.now());
+      if (out.ok || out.reason === "payment_not_reversible") return;
+      if (out.reason === "insufficient_funds") {
+        throw new GatewayError("insufficient_funds", `The payee's wallet no longer holds the amount of ${payment.payment_id}; it was not reversed.`);
+      }
+      throw new GatewayError(out.reason);
+    },
   }),
   defineHandler({
     name: "/payment/reverse",

@@ -97,6 +97,18 @@ export const payoutHandlers: HandlerDef[] = [
       await ledger.settlePayout(payoutId, { status: "failed", failureCode: answer.reason, failureKind: kind }, clock.now());
       throw railFailure(payoutId, kind, answer.reason);
     },
+    // In an atomic batch that fails later: a payout still pending is cancelled (refunded); one the
+    // rail has completed cannot be taken back, and says so.
+    async compensate(payout, ctx) {
+      const out = await ctx.services.ledger.cancelPayout(payout.payout_id, ctx.services.clock.now());
+      if (out.ok) return;
+      if (out.reason === "payout_not_cancellable") {
+        const now = await ctx.services.ledger.getPayout(payout.payout_id);
+        if (now?.status === "cancelled") return;
+        throw new GatewayError("payout_not_cancellable", `Payout ${payout.payout_id} is ${now?.status ?? "gone"}; only a pending payout can be cancelled, so it was not compensated.`);
+      }
+      throw new GatewayError(out.reason);
+    },
   }),
   defineHandler({
     name: "/payout/cancel",

@@ -8,6 +8,7 @@ import type { ClientStore, TokenStore } from "./credentials.js";
 import type { IdempotencyStore } from "./idempotency.js";
 import type { LedgerStore } from "./ledger.js";
 import type { MetaStore } from "./meta.js";
+import type { PaymentBatchStore } from "./payment-batches.js";
 
 export interface Store {
   clients: ClientStore;
@@ -15,6 +16,8 @@ export interface Store {
   tokens: TokenStore;
   ledger: LedgerStore;
   meta: MetaStore;
+  /** The atomic payment batches' journal. */
+  paymentBatches: PaymentBatchStore;
   /** Cheap round trip for /readyz. */
   ping(): Promise<void>;
   close(): Promise<void>;

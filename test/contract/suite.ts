@@ -12,6 +12,7 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DemoCredentials } from "../../src/demo-data.js";
 import type { ContractRuntime, ContractTarget, StartTarget } from "./target.js";
+import { definePaymentsBatchContract } from "./payments-batch.js";
 
 type Json = any;
 type User = DemoCredentials["users"][number];
@@ -79,6 +80,7 @@ function upstreamsDoc(base: string) {
 }
 
 export function defineContractSuite(runtime: ContractRuntime, start: StartTarget) {
+  definePaymentsBatchContract(runtime, start);
   let main: ContractTarget;
   let tight: ContractTarget;
   const upstream = startUpstream();

@@ -112,7 +112,7 @@ describe("POST /batch/create (errors): the envelope is all or nothing", () => {
       expect(body.error).toBe("invalid_envelope");
       expect(body.error_description).toMatch(/^calls\[1\]/);
     }
-    const top = await gw.batch([payCall(0)], { atomic: true });
+    const top = await gw.batch([payCall(0)], { atomic: "yes" });
     expect(top.res.status).toBe(400);
     expect(top.body.error_description).toContain("atomic");
     expect(await gw.balances()).toEqual(before);

@@ -73,7 +73,7 @@ describe("GET /openapi.json", () => {
     const op = doc.paths["/batch/create"].post;
     const env = op.requestBody.content["application/json"].schema;
     expect(env.required).toEqual(["calls"]);
-    expect(Object.keys(env.properties).sort()).toEqual(["calls", "client_id", "client_secret"]);
+    expect(Object.keys(env.properties).sort()).toEqual(["atomic", "calls", "client_id", "client_secret"]);
     expect(Object.keys(env.properties.calls.items.properties).sort()).toEqual(["authorization", "call", "idempotency_key", "parameters", "reference_id"]);
     // HTTP Basic, or no header scheme at all: the credentials are then the body's client_id and client_secret.
     expect(op.security).toEqual([{ basicAuth: [] }, {}]);

@@ -30,14 +30,19 @@ describe("parseBatchEnvelope", () => {
         { call: "/user", reference_id: "r0" },
         { call: "/user", reference_id: "r1", authorization: "at_x", idempotency_key: "k-1" },
       ],
+      atomic: false,
     });
+    expect(parseBatchEnvelope({ calls: [call(0)], atomic: true }, MAX).atomic).toBe(true);
     expect(parseBatchEnvelope({ client_id: "3", calls: [call(0)] }, MAX).clientId).toBe("3");
   });
 
   it("refuses unknown fields in the envelope and in a call, naming them", () => {
-    const top = refusal({ calls: [call(0)], atomic: true });
+    const top = refusal({ calls: [call(0)], parallel: true });
     expect(top.code).toBe("invalid_envelope");
-    expect(top.message).toBe('body: unknown field "atomic"');
+    expect(top.message).toBe('body: unknown field "parallel"');
+    const notBoolean = refusal({ calls: [call(0)], atomic: "yes" });
+    expect(notBoolean.code).toBe("invalid_envelope");
+    expect(notBoolean.message).toMatch(/^body\.atomic: /);
     const inCall = refusal({ calls: [call(0), call(1, { params: {} })] });
     expect(inCall.code).toBe("invalid_envelope");
     expect(inCall.message).toBe('calls[1]: unknown field "params"');

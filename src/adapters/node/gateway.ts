@@ -10,6 +10,7 @@ import type { DestinationStream } from "pino";
 import { ConfigError, type GatewayConfig } from "../../config.js";
 import { buildRegistry, UpstreamsFileSchema, type UpstreamConfig } from "../../handlers/index.js";
 import type { Store } from "../../ports/store.js";
+import type { PaymentBatchFaults } from "../../core/payment-batch-runner.js";
 import { createServices, type GatewayServices } from "../../services.js";
 import { SandboxRail } from "../rails/sandbox.js";
 import type { RateLimiter } from "../../ports/rate-limiter.js";
@@ -85,6 +86,25 @@ function openSqlitePorts(config: GatewayConfig, sqliteFile?: string): StorePorts
   };
 }
 
+/**
+ * The test-only fault hook: `BATCHGATE_TEST_FAULT=exit_after_payment:<n>` makes the process exit
+ * (code 86) right after the n-th payment of an atomic payment batch was made and journaled, so
+ * tests can kill the gateway mid-batch for real. Honoured only when NODE_ENV=test; it is read
+ * from the environment at start, never from a request.
+ */
+export function paymentBatchFaultsFrom(env: Record<string, string | undefined>): PaymentBatchFaults | undefined {
+  const spec = env.BATCHGATE_TEST_FAULT;
+  if (!spec || env.NODE_ENV !== "test") return undefined;
+  const m = /^exit_after_payment:([1-9]\d{0,2})$/.exec(spec);
+  if (!m) throw new ConfigError("BATCHGATE_TEST_FAULT", "must be exit_after_payment:<n>");
+  const n = Number(m[1]);
+  return {
+    afterPayment: (made) => {
+      if (made === n) process.exit(86);
+    },
+  };
+}
+
 export async function buildNodeServices(config: GatewayConfig, opts: NodeGatewayOptions = {}): Promise<GatewayServices> {
   const upstreams = loadUpstreams(config.UPSTREAMS_FILE);
   let handlers;
@@ -102,5 +122,6 @@ export async function buildNodeServices(config: GatewayConfig, opts: NodeGateway
     rails: new SandboxRail(),
     logger: createPinoLogger(config.LOG_LEVEL, opts.logDestination),
     fetch: opts.fetch,
+    paymentBatchFaults: paymentBatchFaultsFrom(process.env),
   });
 }

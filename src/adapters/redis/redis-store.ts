@@ -30,6 +30,7 @@
  * | `{bg}:v1:meta`                  | hash   | meta key → value                                         |
  * | `{bg}:v1:idem:<len>:<scope>:<key>` | hash | idempotency record's fields; PEXPIRE'd at retention     |
  * | `{bg}:v1:idem_expiry`           | zset   | idempotency record key scored by its expiresAt           |
+ * | `{bg}:v1:pbatch:…`, `pbatch_running`, `pitem:…` | | atomic payment batches' journal (redis-payment-batches.ts) |
  *
  * ## Money
  *
@@ -102,6 +103,8 @@ import type { MetaStore } from "../../ports/meta.js";
 import type { Store } from "../../ports/store.js";
 import { SYSTEM_ACCOUNT_PREFIX, SYSTEM_FUNDING, SYSTEM_PAYOUTS_IN_FLIGHT, railAccount } from "../ledger-accounts.js";
 import { isRedisUnavailable } from "./client.js";
+import type { PaymentBatchStore } from "../../ports/payment-batches.js";
+import { redisPaymentBatches } from "./redis-payment-batches.js";
 
 /** The key layout's version: every key is under `{prefix}:v<LAYOUT_VERSION>:`. */
 export const LAYOUT_VERSION = 1;
@@ -436,7 +439,11 @@ export class RedisStore implements Store {
     this.idempotency = guarded(this.idempotency, "idempotency");
     this.meta = guarded(this.meta, "meta");
     this.ledger = guarded(this.ledger, "ledger");
+    this.paymentBatches = redisPaymentBatches(this.redis, (...parts) => this.key(...parts));
   }
+
+  /** The atomic payment batches' journal (keys in src/adapters/redis/redis-payment-batches.ts). */
+  readonly paymentBatches: PaymentBatchStore;
 
   /** `{prefix}:v1:part:part...`: the braces are the cluster hash tag (one slot for all keys). */
   private key(...parts: string[]): string {

@@ -68,6 +68,19 @@ CREATE INDEX IF NOT EXISTS idempotency_expiry ON idempotency(expires_at);
     name: "idempotency claim owner (leases)",
     sql: "ALTER TABLE idempotency ADD COLUMN owner TEXT NOT NULL DEFAULT '';",
   },
+  {
+    version: 4,
+    name: "atomic payment batch journal and item keys",
+    sql: `
+CREATE TABLE payment_batches (
+  batch_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, status TEXT NOT NULL, journal TEXT NOT NULL,
+  lease_owner TEXT NOT NULL, lease_until INTEGER NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+CREATE INDEX payment_batches_running ON payment_batches(status, lease_until);
+CREATE TABLE payment_item_keys (
+  scope TEXT NOT NULL, key TEXT NOT NULL, batch_id TEXT NOT NULL, payment_id TEXT NOT NULL, state TEXT NOT NULL,
+  PRIMARY KEY (scope, key));
+`,
+  },
 ];
 
 export class MigrationError extends Error {

@@ -23,6 +23,7 @@ import type {
   User,
   Wallet,
 } from "../../ports/ledger.js";
+import type { PaymentBatchStore } from "../../ports/payment-batches.js";
 import type { Store } from "../../ports/store.js";
 import { claimedRecord, decideClaim, holdsClaim } from "../../core/idempotency-rules.js";
 import { canMovePayment, canMovePayout, PAYOUT_MOVEMENTS } from "../../core/ledger-rules.js";
@@ -39,6 +40,7 @@ import {
 } from "../../core/records.js";
 import type { SqlDriver, SqlRow, SqlValue } from "./driver.js";
 import { migrate } from "./migrations.js";
+import { sqlPaymentBatches } from "./sql-payment-batches.js";
 
 import { SYSTEM_FUNDING, SYSTEM_PAYOUTS_IN_FLIGHT, railAccount } from "../ledger-accounts.js";
 
@@ -79,7 +81,10 @@ export class SqlStore implements Store {
   /** Brings the schema up to date (src/adapters/sqlite/migrations.ts) before anything else. */
   constructor(private readonly db: SqlDriver) {
     migrate(db);
+    this.paymentBatches = sqlPaymentBatches(db);
   }
+
+  readonly paymentBatches: PaymentBatchStore;
 
   /** Every business check happens before the first write, so an early return needs no rollback. */
   private tx<T>(fn: () => T): T {
