@@ -10,9 +10,11 @@
 import PQueue from "p-queue";
 import type { GatewayConfig } from "./config.js";
 import { Authenticator } from "./core/auth.js";
+import { callMetrics } from "./core/call-metrics.js";
 import { BatchEngine } from "./core/engine.js";
 import { Idempotency } from "./core/idempotency.js";
 import type { HandlerLookup } from "./core/call-contract.js";
+import type { Metrics } from "./ports/metrics.js";
 import type { RailProvider } from "./ports/rails.js";
 import type { RateLimiter } from "./ports/rate-limiter.js";
 import type { Clock, Logger, SecretHasher } from "./ports/runtime.js";
@@ -30,6 +32,10 @@ export interface GatewayPorts {
   tokenLimiter: RateLimiter;
   /** Where payouts go (the sandbox rail unless a real one is configured). */
   rails: RailProvider;
+  /** Limit per client IP address in front of authentication. */
+  ipLimiter: RateLimiter;
+  /** Where the gateway's counters go (prom-client on Node, the text registry on Workers). */
+  metrics: Metrics;
   clock?: Clock;
   fetch?: typeof fetch;
 }
@@ -43,6 +49,8 @@ export interface GatewayServices {
   idempotency: Idempotency;
   engine: BatchEngine;
   clientLimiter: RateLimiter;
+  ipLimiter: RateLimiter;
+  metrics: Metrics;
   logger: Logger;
 }
 
@@ -51,6 +59,9 @@ export const systemClock: Clock = { now: () => Date.now() };
 export function createServices(deps: GatewayPorts): GatewayServices {
   const clock = deps.clock ?? systemClock;
   const auth = new Authenticator(deps.store.clients, deps.store.tokens, deps.hasher, clock);
+  const inflight = new PQueue({ concurrency: deps.config.MAX_INFLIGHT_CALLS });
+  deps.metrics.gaugeFrom("batchgate_calls_in_flight", () => inflight.pending);
+  deps.metrics.gaugeFrom("batchgate_calls_queued", () => inflight.size);
   const engine = new BatchEngine({
     handlers: deps.handlers,
     auth,
@@ -61,12 +72,13 @@ export function createServices(deps: GatewayPorts): GatewayServices {
       clock,
       fetch: deps.fetch ?? ((input, init) => fetch(input, init)),
     },
-    inflight: new PQueue({ concurrency: deps.config.MAX_INFLIGHT_CALLS }),
+    inflight,
     options: {
       batchConcurrency: deps.config.BATCH_CONCURRENCY,
       callTimeoutMs: deps.config.CALL_TIMEOUT_MS,
       batchDeadlineMs: deps.config.BATCH_DEADLINE_MS,
     },
+    observer: callMetrics(deps.metrics, deps.handlers),
   });
   const idempotency = new Idempotency(deps.store.idempotency, deps.hasher, clock, deps.logger, {
     retentionMs: deps.config.IDEMPOTENCY_RETENTION_S * 1000,
@@ -74,5 +86,5 @@ export function createServices(deps: GatewayPorts): GatewayServices {
     // Renewal stops once the longest request that could hold the claim is long over.
     maxHoldMs: Math.max(deps.config.BATCH_DEADLINE_MS, deps.config.CALL_TIMEOUT_MS) + 60_000,
   });
-  return { config: deps.config, store: deps.store, handlers: deps.handlers, auth, idempotency, engine, clientLimiter: deps.clientLimiter, logger: deps.logger };
+  return { config: deps.config, store: deps.store, handlers: deps.handlers, auth, idempotency, engine, clientLimiter: deps.clientLimiter, logger: deps.logger, ipLimiter: deps.ipLimiter, metrics: deps.metrics };
 }

@@ -5,7 +5,7 @@
  * Children are cached per label set, so recording a call costs a map lookup.
  */
 import client from "prom-client";
-import { type CounterName, type GaugeName, type HistogramName, type Labels, METRICS, type MetricName, type Metrics } from "../../ports/metrics.js";
+import { type CounterChild, type CounterName, type HistogramChild, type GaugeName, type HistogramName, type Labels, METRICS, type MetricName, type Metrics } from "../../ports/metrics.js";
 
 type Child = { inc(n?: number): void } | { observe(v: number): void };
 
@@ -54,6 +54,8 @@ export function promMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics {
     observe(name: HistogramName, labels: Labels, value: number) {
       (child(name, labels) as { observe(v: number): void }).observe(value);
     },
+    counter: (name: CounterName, labels?: Labels) => child(name, labels) as CounterChild,
+    histogram: (name: HistogramName, labels?: Labels) => child(name, labels) as HistogramChild,
     gaugeFrom(name: GaugeName, read: () => number) {
       reads.set(name, read);
     },
