@@ -12,6 +12,7 @@ import { registerBatchCreate } from "./classic/batch-create.js";
 import { registerSingleCalls } from "./classic/single-call.js";
 import { registerDocs } from "./ops/docs.js";
 import { registerHealth } from "./ops/health.js";
+import { registerMetrics } from "./ops/metrics.js";
 import { registerOpenApi } from "./ops/openapi.js";
 import { registerV1 } from "./v1/index.js";
 
@@ -25,7 +26,7 @@ export function registerRoutes(app: OpenAPIHono<AppEnv>, deps: RouteDeps) {
   const withOps = registerDocs(registerOpenApi(registerHealth(app)), deps.docsAssets);
   // The batch before the calls, so /v2/batch/create is the batch, not a call.
   const withClassic = registerSingleCalls(registerBatchCreate(withOps), deps.handlers);
-  return registerV1(withClassic);
+  return registerMetrics(registerV1(withClassic));
 }
 
 export type AppType = ReturnType<typeof registerRoutes>;

@@ -158,6 +158,7 @@ function startServer(port: number, extraNodeArgs: string[], entry: string): Chil
     LOG_LEVEL,
     CLIENT_RATE_LIMIT_POINTS: HIGH_LIMIT,
     TOKEN_RATE_LIMIT_POINTS: HIGH_LIMIT,
+    IP_RATE_LIMIT_POINTS: HIGH_LIMIT,
   });
   const fd = openSync(logFile, "a");
   try {
@@ -442,7 +443,7 @@ async function main(): Promise<number> {
   log(`Batchgate bench — Node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model.trim() ?? "?"}), CLK_TCK ${CLK_TCK}`);
   log(`  ${seconds} s measured after ${warmup} s warm-up per scenario, ${connections} connections, pipelining 1`);
   log(`  server: node ${[...extraNodeArgs, "--import", "tsx", entry].join(" ")} on ${base}`);
-  log(`  STORE=sqlite DEMO_USERS=${USERS} LOG_LEVEL=${LOG_LEVEL} CLIENT_RATE_LIMIT_POINTS=TOKEN_RATE_LIMIT_POINTS=${HIGH_LIMIT}, other settings default`);
+  log(`  STORE=sqlite DEMO_USERS=${USERS} LOG_LEVEL=${LOG_LEVEL} CLIENT_RATE_LIMIT_POINTS=TOKEN_RATE_LIMIT_POINTS=IP_RATE_LIMIT_POINTS=${HIGH_LIMIT}, other settings default`);
   log(`  temp dir: ${root}`);
   log(`  load average before start: ${loadavg().map((x) => x.toFixed(2)).join(" ")} (other work on this machine skews every figure)`);
 

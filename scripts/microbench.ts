@@ -31,6 +31,7 @@ const config = parseConfig({
   LOG_LEVEL: "silent",
   CLIENT_RATE_LIMIT_POINTS: "1000000000",
   TOKEN_RATE_LIMIT_POINTS: "1000000000",
+  IP_RATE_LIMIT_POINTS: "1000000000",
 });
 const services = await buildNodeServices(config);
 const creds = (await seedDemoData(services.store, nodeHasher, { users: USERS }))!;

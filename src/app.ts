@@ -8,7 +8,9 @@ import { bodyLimit } from "hono/body-limit";
 import { GatewayError } from "./core/errors.js";
 import { type AppType, registerRoutes } from "../routes/index.js";
 import { validationHook } from "../routes/schemas.js";
+import { headersOnlyPeer, type PeerOf } from "./http/client-ip.js";
 import type { DocsAssets } from "./http/docs-assets.js";
+import { IP_LIMITED_PATHS, ipLimit } from "./http/ip-limit.js";
 import type { AppEnv } from "./http/env.js";
 import { renderThrown, respondWithError } from "./http/on-error.js";
 import { requestContext } from "./http/request-context.js";
@@ -17,6 +19,8 @@ import type { GatewayServices } from "./services.js";
 export interface AppOptions {
   /** The /docs page's files; without them /docs answers 404. */
   docsAssets?: DocsAssets;
+  /** Where a request came from, for the per-IP limit (Node: the socket; Workers: CF-Connecting-IP). */
+  peerOf?: PeerOf;
 }
 
 export function createApp(services: GatewayServices, opts: AppOptions = {}): AppType {
@@ -40,6 +44,9 @@ export function createApp(services: GatewayServices, opts: AppOptions = {}): App
     }
     return countedLimit(c, next);
   });
+
+  const perIp = ipLimit(opts.peerOf ?? headersOnlyPeer);
+  for (const path of IP_LIMITED_PATHS) app.use(path, perIp);
 
   const routes = registerRoutes(app, { handlers: services.handlers.all(), docsAssets: opts.docsAssets });
 

@@ -79,6 +79,29 @@ export const ConfigSchema = z.object({
     .refine((v) => /^[A-Za-z0-9:_-]{1,64}$/.test(v), "must be 1-64 of A-Z a-z 0-9 : _ -"),
   /** What the rate limiters do when Redis fails: open = fall back to in-memory limits, closed = 503. */
   REDIS_FAILURE_POLICY: oneOf(["open", "closed"], "open"),
+  /** The operator key for the admin API and GET /metrics (compared as a hash); unset = both off. */
+  ADMIN_API_KEY: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v === "" ? undefined : v))
+    .refine((v) => v === undefined || v.length >= 24, "must be at least 24 characters"),
+  /** A second listener (Node only) serving GET /metrics without authentication; unset = none. */
+  METRICS_PORT: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === "") return undefined;
+      if (!/^\d{1,5}$/.test(v.trim()) || Number(v) < 1 || Number(v) > 65535) {
+        ctx.addIssue({ code: "custom", message: "must be a port between 1 and 65535" });
+        return z.NEVER;
+      }
+      return Number(v);
+    }),
+  /** Requests per client IP address on every route that authenticates, before authentication. */
+  IP_RATE_LIMIT_POINTS: int(6000, 1, 1_000_000_000),
+  IP_RATE_LIMIT_WINDOW_S: int(60, 1, 86_400),
+  /** How many proxies in front of the gateway append to X-Forwarded-For (0: the header is ignored). */
+  TRUST_PROXY: int(0, 0, 10),
 });
 
 export type GatewayConfig = z.output<typeof ConfigSchema>;

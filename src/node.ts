@@ -10,6 +10,8 @@ import { formatBanner } from "./adapters/node/banner.js";
 import { nodeDocsAssets } from "./adapters/node/docs-assets.js";
 import { buildNodeServices } from "./adapters/node/gateway.js";
 import { nodeHasher } from "./adapters/node/hasher.js";
+import { serveMetrics } from "./adapters/node/metrics-server.js";
+import { nodePeer } from "./adapters/node/peer.js";
 import { createApp } from "./app.js";
 import { ConfigError, parseConfig } from "./config.js";
 import { type DemoCredentials, seedDemoData } from "./demo-data.js";
@@ -29,15 +31,21 @@ async function main() {
   }
 
 
-  const app = createApp(services, { docsAssets: nodeDocsAssets });
+  const app = createApp(services, { docsAssets: nodeDocsAssets, peerOf: nodePeer });
   const server = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, (info) => {
     services.logger.info({ port: info.port, data_dir: config.DATA_DIR }, "listening");
     printBanner(info.port, credsFile, creds);
   });
   services.background.start();
 
+  const metricsServer =
+    config.METRICS_PORT === undefined
+      ? undefined
+      : serveMetrics(services.metrics, config.METRICS_PORT, config.HOST, (port) => services.logger.info({ port }, "metrics listening"));
+
   const shutdown = (signal: string) => {
     services.logger.info({ signal }, "shutting down");
+    metricsServer?.close();
     server.close(() => {
       void services.background
         .stop()

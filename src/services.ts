@@ -10,6 +10,7 @@
 import PQueue from "p-queue";
 import type { GatewayConfig } from "./config.js";
 import { Authenticator } from "./core/auth.js";
+import { callMetrics } from "./core/call-metrics.js";
 import { BatchEngine } from "./core/engine.js";
 import { Idempotency } from "./core/idempotency.js";
 import type { HandlerLookup } from "./core/call-contract.js";
@@ -36,6 +37,10 @@ export interface GatewayPorts {
   tokenLimiter: RateLimiter;
   /** Where payouts go (the sandbox rail unless a real one is configured). */
   rails: RailProvider;
+  /** Limit per client IP address in front of authentication. */
+  ipLimiter: RateLimiter;
+  /** Where the gateway's counters go (prom-client on Node, the text registry on Workers). */
+  metrics: Metrics;
   clock?: Clock;
   fetch?: typeof fetch;
   /** Runs background pumps: timers by default (Node); the Durable Object's alarm on Workers. */
@@ -44,8 +49,6 @@ export interface GatewayPorts {
   events?: EventSink;
   /** Test-only faults for atomic payment batches (the Node entry point, NODE_ENV=test only). */
   paymentBatchFaults?: PaymentBatchFaults;
-  /** When present, atomic batches count manual-action cases in it. */
-  metrics?: Metrics;
 }
 
 export interface GatewayServices {
@@ -57,6 +60,8 @@ export interface GatewayServices {
   idempotency: Idempotency;
   engine: BatchEngine;
   clientLimiter: RateLimiter;
+  ipLimiter: RateLimiter;
+  metrics: Metrics;
   logger: Logger;
   /** Background work (started by the entry point once it serves). */
   background: BackgroundRunner;
@@ -81,17 +86,21 @@ export function createServices(deps: GatewayPorts): GatewayServices {
     clock,
     fetch: deps.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => fetch(input, init)),
   };
+  const inflight = new PQueue({ concurrency: deps.config.MAX_INFLIGHT_CALLS });
+  deps.metrics.gaugeFrom("batchgate_calls_in_flight", () => inflight.pending);
+  deps.metrics.gaugeFrom("batchgate_calls_queued", () => inflight.size);
   const engine = new BatchEngine({
     handlers: deps.handlers,
     auth,
     tokenLimiter: deps.tokenLimiter,
     services: callServices,
-    inflight: new PQueue({ concurrency: deps.config.MAX_INFLIGHT_CALLS }),
+    inflight,
     options: {
       batchConcurrency: deps.config.BATCH_CONCURRENCY,
       callTimeoutMs: deps.config.CALL_TIMEOUT_MS,
       batchDeadlineMs: deps.config.BATCH_DEADLINE_MS,
     },
+    observer: callMetrics(deps.metrics, deps.handlers),
   });
   const idempotency = new Idempotency(deps.store.idempotency, deps.hasher, clock, deps.logger, {
     retentionMs: deps.config.IDEMPOTENCY_RETENTION_S * 1000,
@@ -110,6 +119,8 @@ export function createServices(deps: GatewayPorts): GatewayServices {
     faults: deps.paymentBatchFaults,
     onBatchStarted: () => background.wake(PAYMENT_BATCH_RECOVERY),
   });
+  // Both kinds are exposed from the start (at 0), so an alert can watch them before the first case.
+  for (const kind of ["payment_batch_reversal", "atomic_call_compensation"]) deps.metrics.inc("batchgate_manual_action_required_total", { kind }, 0);
   background.register(PAYMENT_BATCH_RECOVERY, (now) => paymentBatches.recoveryPump(now));
   const atomic = new AtomicRunner({ engine, handlers: deps.handlers, auth, services: callServices, logger: deps.logger, metrics: deps.metrics });
   return {
@@ -123,6 +134,8 @@ export function createServices(deps: GatewayPorts): GatewayServices {
     logger: deps.logger,
     background,
     events: deps.events ?? discardEvents,
+    ipLimiter: deps.ipLimiter,
+    metrics: deps.metrics,
     paymentBatches,
     atomic,
   };

@@ -84,7 +84,7 @@ export function registerBatchCreate<S extends Schema>(app: OpenAPIHono<AppEnv, S
 }
 
 async function batchCreate(c: Context<AppEnv>): Promise<Response> {
-  const { config, engine, clientLimiter, idempotency } = c.get("services");
+  const { config, engine, clientLimiter, idempotency, metrics } = c.get("services");
   const body = await readJsonObject(c, { allowEmpty: false });
   const client = await authenticateClient(c, body);
   c.set("clientId", client.clientId);
@@ -109,8 +109,10 @@ async function batchCreate(c: Context<AppEnv>): Promise<Response> {
       }
       setRateLimitHeaders(c, decision);
       if (!decision.allowed) {
+        metrics.inc("batchgate_rate_limit_rejections_total", { policy: "client" });
         throw new GatewayError("throttle_exceeded", `This client is over its rate limit; retry in ${decision.resetSeconds} s.`);
       }
+      metrics.observe("batchgate_batch_size", {}, envelope.calls.length);
       const runContext = {
         requestId: c.get("requestId"),
         logger: c.get("logger"),

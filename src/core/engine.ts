@@ -53,6 +53,12 @@ export interface EngineOptions {
   batchDeadlineMs: number;
 }
 
+/** Told each call's result as it is answered (metrics); must be cheap and must not throw. */
+export interface CallObserver {
+  /** durationMs: from the call's start to its result; undefined for a call the batch deadline cut off. */
+  callFinished(result: CallResult, durationMs: number | undefined): void;
+}
+
 export interface EngineDeps {
   handlers: HandlerLookup;
   auth: Authenticator;
@@ -61,6 +67,7 @@ export interface EngineDeps {
   /** Process-wide cap on calls executing at once, shared by every batch and single call. */
   inflight: PQueue;
   options: EngineOptions;
+  observer?: CallObserver;
 }
 
 export interface RunContext {
@@ -106,9 +113,13 @@ export class BatchEngine {
           this.deps.inflight.add(async () => {
             if (batch.deadlinePassed) return;
             started[i] = true;
+            const t0 = performance.now();
             const ref = ctx.batchRef ? await effectRef((text) => this.deps.auth.hash(text), { batchRef: ctx.batchRef, index: i }) : undefined;
             const outcome = await this.execute(call, ctx, batch, ref);
-            if (!batch.deadlinePassed) results[i] = outcome.result;
+            if (!batch.deadlinePassed) {
+              results[i] = outcome.result;
+              this.deps.observer?.callFinished(outcome.result, performance.now() - t0);
+            }
           }),
         ),
       ),
@@ -116,22 +127,29 @@ export class BatchEngine {
     await Promise.race([all, deadline]);
     clearTimeout(timer);
 
-    return calls.map(
-      (call, i) =>
-        results[i] ??
-        failure(
-          call,
-          "batch_deadline_exceeded",
-          started[i]
-            ? "The batch deadline passed before this call finished."
-            : "The batch deadline passed before this call was reached; it did not run.",
-        ),
-    );
+    return calls.map((call, i) => {
+      const done = results[i];
+      if (done) return done;
+      const cut = failure(
+        call,
+        "batch_deadline_exceeded",
+        started[i]
+          ? "The batch deadline passed before this call finished."
+          : "The batch deadline passed before this call was reached; it did not run.",
+      );
+      this.deps.observer?.callFinished(cut, undefined);
+      return cut;
+    });
   }
 
   /** Runs one call alone (POST /v2/<call>): same path as inside a batch, without a batch deadline. */
   runSingle(call: CallRequest, ctx: RunContext): Promise<CallOutcome> {
-    return this.deps.inflight.add(() => this.execute(call, ctx, undefined, ctx.callRef)) as Promise<CallOutcome>;
+    return this.deps.inflight.add(async () => {
+      const t0 = performance.now();
+      const outcome = await this.execute(call, ctx, undefined, ctx.callRef);
+      this.deps.observer?.callFinished(outcome.result, performance.now() - t0);
+      return outcome;
+    }) as Promise<CallOutcome>;
   }
 
   /**

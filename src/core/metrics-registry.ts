@@ -4,7 +4,7 @@
  * Workers implementation of the metrics port (counted in the Durable Object's memory), and the
  * reference the Node prom-client implementation is tested against (same names, same text shape).
  */
-import { type CounterName, type GaugeName, type HistogramName, type Labels, METRICS, type MetricName, type Metrics } from "../ports/metrics.js";
+import { type CounterChild, type CounterName, type HistogramChild, type GaugeName, type HistogramName, type Labels, METRICS, type MetricName, type Metrics } from "../ports/metrics.js";
 
 interface Series {
   labels: Labels;
@@ -64,13 +64,30 @@ export class TextMetrics implements Metrics {
   }
 
   observe(name: HistogramName, labels: Labels, value: number): void {
+    this.histogram(name, labels).observe(value);
+  }
+
+  counter(name: CounterName, labels?: Labels): CounterChild {
+    const s = this.get(name, labels);
+    return {
+      inc: (by = 1) => {
+        s.value += by;
+      },
+    };
+  }
+
+  histogram(name: HistogramName, labels?: Labels): HistogramChild {
     const s = this.get(name, labels);
     const bounds = METRICS[name].buckets;
-    let i = 0;
-    while (i < bounds.length && value > bounds[i]) i++;
-    s.buckets![i]++;
-    s.sum! += value;
-    s.value++;
+    return {
+      observe: (value: number) => {
+        let i = 0;
+        while (i < bounds.length && value > bounds[i]) i++;
+        s.buckets![i]++;
+        s.sum! += value;
+        s.value++;
+      },
+    };
   }
 
   gaugeFrom(name: GaugeName, read: () => number): void {

@@ -43,10 +43,16 @@ export async function withIdempotency(c: Context<AppEnv>, key: string | undefine
   try {
     begun = await idem.begin(req.scope, key, fingerprint);
   } catch (e) {
-    if (e instanceof GatewayError) throw e;
+    if (e instanceof GatewayError) {
+      const metrics = c.get("services").metrics;
+      if (e.code === "idempotency_key_in_use") metrics.inc("batchgate_idempotency_total", { result: "in_use" });
+      else if (e.code === "idempotency_key_reused") metrics.inc("batchgate_idempotency_total", { result: "reused" });
+      throw e;
+    }
     throw new GatewayError("service_unavailable", "The idempotency store is unavailable; nothing ran.");
   }
   if (begun.kind === "replay") {
+    c.get("services").metrics.inc("batchgate_idempotency_total", { result: "replay" });
     c.header("Idempotent-Replayed", "true");
     return json(c, begun.response.status, begun.response.body);
   }

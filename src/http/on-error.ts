@@ -21,8 +21,13 @@ export function respondWithError(c: Context<AppEnv>, entry: ErrorEntry, headers?
 
 /** The catalog entry for any thrown value; unknown ones are logged and become internal_error. */
 export function entryOf(c: Context<AppEnv>, err: unknown): { entry: ErrorEntry; headers?: Record<string, string> } {
-  if (isGatewayError(err)) return { entry: { code: err.code, message: err.message, details: err.details }, headers: err.headers };
+  if (isGatewayError(err)) {
+    // Every whole-request service_unavailable is a store (or a limiter's store) that failed.
+    if (err.code === "service_unavailable") c.get("services")?.metrics.inc("batchgate_store_errors_total");
+    return { entry: { code: err.code, message: err.message, details: err.details }, headers: err.headers };
+  }
   if (err instanceof StoreUnavailableError) {
+    c.get("services")?.metrics.inc("batchgate_store_errors_total");
     c.get("logger")?.warn({ request_id: c.get("requestId"), err: err.message }, "store unavailable");
     return { entry: { code: "service_unavailable", message: "The gateway's store is unavailable; retry later." } };
   }

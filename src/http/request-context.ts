@@ -3,8 +3,10 @@
  * Every request's id (a well-formed X-Request-Id is kept, anything else replaced), its logger,
  * the services on the context, and the access log line.
  */
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
+import { matchedRoutes } from "hono/route";
 import { newId } from "../core/ids.js";
+import type { CounterChild, Metrics } from "../ports/metrics.js";
 import type { Logger, LogFields } from "../ports/runtime.js";
 import type { GatewayServices } from "../services.js";
 import type { AppEnv } from "./env.js";
@@ -29,7 +31,34 @@ function lazyChild(parent: Logger, bindings: LogFields): Logger {
   };
 }
 
+const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
+
+/** The route label: the pattern of the route the request addressed ("unmatched" when none), never the raw path. */
+export function routeLabel(c: Context): string {
+  // Middleware is registered for every method ("ALL"); the first route for this method is the one
+  // that answers, also when a middleware (body limit, per-IP limit) refused the request before it.
+  for (const r of matchedRoutes(c)) if (r.method !== "ALL") return r.path;
+  return "unmatched";
+}
+
+/** batchgate_http_requests_total by method, route and status, one bound series per label set. */
+function requestCounter(metrics: Metrics) {
+  const children = new Map<string, CounterChild>();
+  return (c: Context, status: number) => {
+    const method = METHODS.has(c.req.method) ? c.req.method : "OTHER";
+    const route = routeLabel(c);
+    const key = `${method} ${status} ${route}`;
+    let child = children.get(key);
+    if (!child) {
+      child = metrics.counter("batchgate_http_requests_total", { method, route, status: String(status) });
+      children.set(key, child);
+    }
+    child.inc();
+  };
+}
+
 export function requestContext(services: GatewayServices): MiddlewareHandler<AppEnv> {
+  const countRequest = requestCounter(services.metrics);
   return async (c, next) => {
     const requestId = requestIdOf(c.req.header("x-request-id"));
     c.set("services", services);
@@ -38,6 +67,7 @@ export function requestContext(services: GatewayServices): MiddlewareHandler<App
     const started = Date.now();
     await next();
     c.header("X-Request-Id", requestId);
+    countRequest(c, c.res.status);
     services.logger.info({
       request_id: requestId,
       method: c.req.method,

@@ -28,7 +28,7 @@ export const METRICS = {
   batchgate_rate_limit_rejections_total: { kind: "counter", help: "Requests or calls refused by a rate limit, by policy (client, token, ip).", labels: ["policy"] },
   batchgate_idempotency_total: { kind: "counter", help: "Idempotency outcomes that did not run the request: replay, in_use (409), reused (422).", labels: ["result"] },
   batchgate_store_errors_total: { kind: "counter", help: "Operations that failed because a store could not be reached (answered 503).", labels: [] },
-  batchgate_manual_action_required_total: { kind: "counter", help: "Compensations (reversals) that failed and need an operator.", labels: ["kind"] },
+  batchgate_manual_action_required_total: { kind: "counter", help: "Compensations (reversals) that failed and need an operator, by kind (payment_batch_reversal, atomic_call_compensation).", labels: ["kind"] },
 } as const satisfies Record<string, MetricDef>;
 
 export type MetricName = keyof typeof METRICS;
@@ -38,9 +38,22 @@ export type HistogramName = NamesOf<"histogram">;
 export type GaugeName = NamesOf<"gauge">;
 export type Labels = Readonly<Record<string, string>>;
 
+/** One counter series, bound to its labels once (hot paths keep it). */
+export interface CounterChild {
+  inc(by?: number): void;
+}
+
+/** One histogram series, bound to its labels once. */
+export interface HistogramChild {
+  observe(value: number): void;
+}
+
 export interface Metrics {
   inc(name: CounterName, labels?: Labels, by?: number): void;
   observe(name: HistogramName, labels: Labels, value: number): void;
+  /** The series for these labels, to keep and record into without a lookup. */
+  counter(name: CounterName, labels?: Labels): CounterChild;
+  histogram(name: HistogramName, labels?: Labels): HistogramChild;
   /** A gauge read when scraped. */
   gaugeFrom(name: GaugeName, read: () => number): void;
   /** The Prometheus text exposition of every metric. */

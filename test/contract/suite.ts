@@ -11,6 +11,8 @@ import { createServer, request as httpRequest, type IncomingMessage, type Server
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DemoCredentials } from "../../src/demo-data.js";
+import { METRICS } from "../../src/ports/metrics.js";
+import { diffOf, parseExposition, sampleOf, type Samples } from "../helpers/prometheus.js";
 import type { ContractRuntime, ContractTarget, StartTarget } from "./target.js";
 import { definePaymentsBatchContract } from "./payments-batch.js";
 
@@ -19,7 +21,9 @@ type User = DemoCredentials["users"][number];
 type Client = DemoCredentials["clients"][number];
 
 const MAIN_USERS = 12;
-const TIGHT = { CLIENT_RATE_LIMIT_POINTS: "20", CLIENT_RATE_LIMIT_WINDOW_S: "3600", TOKEN_RATE_LIMIT_POINTS: "5", TOKEN_RATE_LIMIT_WINDOW_S: "3600", RATE_LIMIT_COST: "call" };
+/** The operator key both targets are configured with (GET /metrics). */
+const ADMIN_KEY = "contract-admin-key-0123456789abcdef";
+const TIGHT = { ADMIN_API_KEY: ADMIN_KEY, CLIENT_RATE_LIMIT_POINTS: "20", CLIENT_RATE_LIMIT_WINDOW_S: "3600", TOKEN_RATE_LIMIT_POINTS: "5", TOKEN_RATE_LIMIT_WINDOW_S: "3600", RATE_LIMIT_COST: "call" };
 
 /** "12.34" → 1234 (USD), without floats. */
 export function toMinor(amount: string): number {
@@ -90,7 +94,7 @@ export function defineContractSuite(runtime: ContractRuntime, start: StartTarget
     const started = await Promise.allSettled([
       start({
         users: MAIN_USERS,
-        env: { CLIENT_RATE_LIMIT_POINTS: "1000000", TOKEN_RATE_LIMIT_POINTS: "1000000" },
+        env: { CLIENT_RATE_LIMIT_POINTS: "1000000", TOKEN_RATE_LIMIT_POINTS: "1000000", ADMIN_API_KEY: ADMIN_KEY },
         upstreams: upstreamsDoc(upstreamBase),
       }),
       start({ users: 6, env: TIGHT }),
@@ -716,6 +720,152 @@ export function defineContractSuite(runtime: ContractRuntime, start: StartTarget
       expect(okB.res.status).toBe(200);
       expect(okB.res.headers.get("ratelimit")).toMatch(/^"token";r=3;t=\d+$/);
     });
+  });
+
+  async function scrape(t: ContractTarget): Promise<Samples> {
+    const r = await raw(t, "/metrics", undefined, { authorization: `Bearer ${ADMIN_KEY}` }, "GET");
+    expect(r.res.status, r.text).toBe(200);
+    return parseExposition(r.text);
+  }
+
+  describe(`${runtime}: metrics`, () => {
+    it("serves GET /metrics in the Prometheus text format to the operator key only", async () => {
+      const none = await raw(main, "/metrics", undefined, {}, "GET");
+      expectClassicError(none, 401, "missing_authorization");
+      const wrong = await raw(main, "/metrics", undefined, { authorization: `Bearer ${ADMIN_KEY}x` }, "GET");
+      expectClassicError(wrong, 401, "invalid_token");
+      expect(wrong.text).not.toContain(ADMIN_KEY);
+      const ok = await raw(main, "/metrics", undefined, { authorization: `Bearer ${ADMIN_KEY}` }, "GET");
+      expect(ok.res.status).toBe(200);
+      expect(ok.res.headers.get("content-type")).toMatch(/^text\/plain; version=0\.0\.4/);
+      for (const [name, def] of Object.entries(METRICS)) expect(ok.text).toContain(`# TYPE ${name} ${def.kind}`);
+      // Exposed at 0 before the first case, so an alert can watch it from the start.
+      for (const kind of ["payment_batch_reversal", "atomic_call_compensation"]) {
+        expect(ok.text).toMatch(new RegExp(`^batchgate_manual_action_required_total\\{kind="${kind}"\\} 0$`, "m"));
+      }
+      const doc = await raw(main, "/openapi.json", undefined, {}, "GET");
+      expect(doc.body.paths["/metrics"].get.responses["200"].content).toHaveProperty("text/plain");
+    });
+
+    it("counts requests by route, calls by name and outcome, batch sizes, idempotency and in-flight calls exactly", async () => {
+      const [u0, u1, u2] = users();
+      const stamp = `${runtime}-${Date.now()}`;
+      const before = await scrape(main);
+
+      // A payout whose rail hangs until the call timeout: in flight while the rest runs.
+      const hangKey = `hang-${stamp}`;
+      const payout = {
+        call: "/payout/create",
+        authorization: u2.access_token,
+        reference_id: "hang",
+        parameters: { wallet_id: u2.wallets[0].wallet_id, amount: "1.16", currency: "USD", rail: "ach", destination: { routing_number: "123456789", account_number: "12345678" } },
+      };
+      const hanging = batch(main, [payout], { headers: { "idempotency-key": hangKey } });
+      let inFlight = 0;
+      for (let i = 0; i < 200 && inFlight < 1; i++) {
+        inFlight = sampleOf(await scrape(main), "batchgate_calls_in_flight");
+        if (inFlight < 1) await new Promise((r) => setTimeout(r, 25));
+      }
+      expect(inFlight).toBeGreaterThanOrEqual(1);
+      expectClassicError(await batch(main, [payout], { headers: { "idempotency-key": hangKey } }), 409, "idempotency_key_in_use");
+
+      // One batch: ok, not_found, and two different unknown names.
+      const b1 = await batch(main, [
+        { call: "/user", authorization: u0.access_token, reference_id: "ok" },
+        { call: "/wallet/find", authorization: u0.access_token, reference_id: "nf", parameters: { wallet_id: "wal_nope" } },
+        { call: "/no/such-call", reference_id: "u1" },
+        { call: `/no/such-call-${stamp}`, reference_id: "u2" },
+      ]);
+      expect(b1.body.calls.map((c: Json) => c.status)).toEqual([200, 404, 404, 404]);
+
+      // A per-call key: runs, replays, then is reused with other parameters (422 for that call).
+      const callKey = `call-${stamp}`;
+      const keyed = (walletId: string) => [{ call: "/wallet/find", authorization: u1.access_token, reference_id: "k", parameters: { wallet_id: walletId }, idempotency_key: callKey }];
+      expect((await batch(main, keyed(u1.wallets[0].wallet_id))).body.calls[0].status).toBe(200);
+      expect((await batch(main, keyed(u1.wallets[0].wallet_id))).body.calls[0].replayed).toBe(true);
+      expect((await batch(main, keyed(u0.wallets[0].wallet_id))).body.calls[0].response.error).toBe("idempotency_key_reused");
+
+      // A whole-request key: runs, replays, then 422 for a different request.
+      const wholeKey = `whole-${stamp}`;
+      const w1 = await batch(main, [{ call: "/user", authorization: u1.access_token, reference_id: "w" }], { headers: { "idempotency-key": wholeKey } });
+      expect(w1.res.status).toBe(200);
+      const w2 = await batch(main, [{ call: "/user", authorization: u1.access_token, reference_id: "w" }], { headers: { "idempotency-key": wholeKey } });
+      expect(w2.res.headers.get("idempotent-replayed")).toBe("true");
+      expectClassicError(await batch(main, [{ call: "/user", authorization: u1.access_token, reference_id: "w2" }], { headers: { "idempotency-key": wholeKey } }), 422, "idempotency_key_reused");
+
+      // An unknown route.
+      expect((await raw(main, `/no/such/route/${stamp}`, undefined, {}, "GET")).res.status).toBe(404);
+
+      const hung = await hanging;
+      expect(hung.body.calls[0].response.error).toBe("call_timeout");
+      const after = await scrape(main);
+      const d = (name: string, labels: Record<string, string> = {}) => diffOf(before, after, name, labels);
+
+      expect(d("batchgate_http_requests_total", { method: "POST", route: "/batch/create", status: "200" })).toBe(7);
+      expect(d("batchgate_http_requests_total", { method: "POST", route: "/batch/create", status: "409" })).toBe(1);
+      expect(d("batchgate_http_requests_total", { method: "POST", route: "/batch/create", status: "422" })).toBe(1);
+      expect(d("batchgate_http_requests_total", { method: "GET", route: "unmatched", status: "404" })).toBe(1);
+      // The raw path of an unknown route never becomes a label value.
+      expect([...after.keys()].some((k) => k.includes(stamp))).toBe(false);
+
+      expect(d("batchgate_calls_total", { call: "/user", outcome: "ok" })).toBe(2);
+      expect(d("batchgate_calls_total", { call: "/wallet/find", outcome: "not_found" })).toBe(1);
+      expect(d("batchgate_calls_total", { call: "/wallet/find", outcome: "ok" })).toBe(1);
+      expect(d("batchgate_calls_total", { call: "/wallet/find", outcome: "idempotency_key_reused" })).toBe(1);
+      expect(d("batchgate_calls_total", { call: "unknown", outcome: "unknown_call" })).toBe(2);
+      expect(d("batchgate_calls_total", { call: "/payout/create", outcome: "call_timeout" })).toBe(1);
+      expect(d("batchgate_call_duration_seconds_count", { call: "/user" })).toBe(2);
+      expect(d("batchgate_call_duration_seconds_count", { call: "/wallet/find" })).toBe(3);
+      expect(d("batchgate_call_duration_seconds_bucket", { call: "/wallet/find", le: "+Inf" })).toBe(3);
+      expect(d("batchgate_batch_size_count")).toBe(6);
+      expect(d("batchgate_batch_size_sum")).toBe(9);
+      expect(d("batchgate_batch_size_bucket", { le: "1" })).toBe(5);
+
+      expect(d("batchgate_idempotency_total", { result: "replay" })).toBe(2);
+      expect(d("batchgate_idempotency_total", { result: "in_use" })).toBe(1);
+      expect(d("batchgate_idempotency_total", { result: "reused" })).toBe(2);
+      for (const policy of ["client", "token", "ip"]) expect(d("batchgate_rate_limit_rejections_total", { policy })).toBe(0);
+      expect(d("batchgate_store_errors_total")).toBe(0);
+      expect(sampleOf(after, "batchgate_manual_action_required_total", { kind: "payment_batch_reversal" })).toBe(0);
+      expect(sampleOf(after, "batchgate_calls_in_flight")).toBe(0);
+      expect(sampleOf(after, "batchgate_calls_queued")).toBe(0);
+    }, 60_000);
+
+    it("counts rate-limit rejections by policy: a throttled token and a throttled client", async () => {
+      const [c1, c2] = tight.creds.clients;
+      const user = tight.creds.users[5];
+      const token = await tight.issueToken(user.user_id, ["user:read"]);
+      const before = await scrape(tight);
+      const statuses: number[] = [];
+      for (let i = 0; i < 6; i++) statuses.push((await single(tight, "/user", token)).res.status);
+      expect(statuses).toEqual([200, 200, 200, 200, 200, 429]);
+      // Client budgets of 20 a window: run one-call batches (no token needed) until the limit answers.
+      let ran = 0;
+      let refused = 0;
+      for (let i = 0; i < 25 && refused === 0; i++) {
+        for (const client of [c1, c2]) {
+          const r = await batch(tight, [{ call: "/no/such-call" }], { client });
+          if (r.res.status === 200) ran++;
+          else {
+            expectClassicError(r, 429, "throttle_exceeded");
+            refused++;
+            break;
+          }
+        }
+      }
+      expect(refused).toBe(1);
+      const after = await scrape(tight);
+      const d = (name: string, labels: Record<string, string> = {}) => diffOf(before, after, name, labels);
+      expect(d("batchgate_rate_limit_rejections_total", { policy: "token" })).toBe(1);
+      expect(d("batchgate_rate_limit_rejections_total", { policy: "client" })).toBe(1);
+      expect(d("batchgate_rate_limit_rejections_total", { policy: "ip" })).toBe(0);
+      expect(d("batchgate_calls_total", { call: "/user", outcome: "ok" })).toBe(5);
+      expect(d("batchgate_calls_total", { call: "/user", outcome: "throttle_exceeded" })).toBe(1);
+      expect(d("batchgate_calls_total", { call: "unknown", outcome: "unknown_call" })).toBe(ran);
+      expect(d("batchgate_http_requests_total", { method: "POST", route: "/v2/user", status: "200" })).toBe(5);
+      expect(d("batchgate_http_requests_total", { method: "POST", route: "/v2/user", status: "429" })).toBe(1);
+      expect(d("batchgate_http_requests_total", { method: "POST", route: "/batch/create", status: "429" })).toBe(1);
+    }, 60_000);
   });
 
   describe(`${runtime}: operations`, () => {

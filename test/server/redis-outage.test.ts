@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { tempDir } from "../helpers/gateway.js";
 import { freePort, startServer, type RunningServer } from "../helpers/process.js";
+import { diffOf, parseExposition } from "../helpers/prometheus.js";
 import { REQUIRE_REDIS } from "../helpers/redis.js";
 
 const hasRedisServer = spawnSync("redis-server", ["--version"]).status === 0;
@@ -36,7 +37,9 @@ describe.skipIf(!hasRedisServer && !REQUIRE_REDIS)("gateway during a Redis outag
     const port = await freePort();
     redis = await startRedis(port);
     const dataDir = tempDir();
-    gw = await startServer({ STORE: "redis", REDIS_URL: `redis://127.0.0.1:${port}`, REDIS_PREFIX: "outage", DATA_DIR: dataDir, DEMO_USERS: "2" });
+    const metricsPort = await freePort();
+    gw = await startServer({ STORE: "redis", REDIS_URL: `redis://127.0.0.1:${port}`, REDIS_PREFIX: "outage", DATA_DIR: dataDir, DEMO_USERS: "2", METRICS_PORT: String(metricsPort) });
+    const scrape = async () => parseExposition(await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text());
     const creds = JSON.parse(readFileSync(join(dataDir, "demo-credentials.json"), "utf8"));
     const [u] = creds.users;
     const c = creds.clients[0];
@@ -56,6 +59,7 @@ describe.skipIf(!hasRedisServer && !REQUIRE_REDIS)("gateway during a Redis outag
       });
     expect((await batch()).status).toBe(200);
 
+    const before = await scrape();
     redis.kill("SIGKILL");
     await new Promise((r) => setTimeout(r, 200));
     const down = await batch();
@@ -63,6 +67,10 @@ describe.skipIf(!hasRedisServer && !REQUIRE_REDIS)("gateway during a Redis outag
     expect(((await down.json()) as any).error).toBe("service_unavailable");
     const downSingle = await single();
     expect(downSingle.status).toBe(503);
+    // One whole request (the batch's client lookup) and one call (the single call's token lookup).
+    const afterOutage = await scrape();
+    expect(diffOf(before, afterOutage, "batchgate_store_errors_total")).toBe(2);
+    expect(diffOf(before, afterOutage, "batchgate_calls_total", { call: "/wallet/find", outcome: "service_unavailable" })).toBe(1);
     expect((await fetch(`${gw.base}/readyz`, { signal: AbortSignal.timeout(15_000) })).status).toBe(503);
     expect((await fetch(`${gw.base}/healthz`)).status).toBe(200);
 

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { promMetrics } from "../../src/adapters/node/prom-metrics.js";
 import { TextMetrics } from "../../src/core/metrics-registry.js";
 import { METRICS, type Metrics } from "../../src/ports/metrics.js";
+import { parseExposition } from "../helpers/prometheus.js";
 
 /** The value of one sample line `name{labels} value` in a Prometheus text exposition. */
 function sample(text: string, series: string): number | undefined {
@@ -60,5 +61,32 @@ describe.each([
     const m = make();
     m.inc("batchgate_calls_total", { call: 'a"b\\c', outcome: "ok" });
     expect(sample(await m.render(), 'batchgate_calls_total{call="a\\"b\\\\c",outcome="ok"}')).toBe(1);
+  });
+});
+
+describe("metrics port: both runtimes", () => {
+  it("print the same samples for the same records, bound children included", async () => {
+    const record = (m: Metrics) => {
+      const ok = m.counter("batchgate_calls_total", { call: "/user", outcome: "ok" });
+      ok.inc();
+      ok.inc(2);
+      const d = m.histogram("batchgate_call_duration_seconds", { call: "/user" });
+      for (const v of [0.0001, 0.003, 0.003, 7, 100]) d.observe(v);
+      m.inc("batchgate_rate_limit_rejections_total", { policy: "ip" });
+      m.observe("batchgate_batch_size", {}, 50);
+      m.gaugeFrom("batchgate_calls_queued", () => 4);
+    };
+    const node = promMetrics({ defaultMetrics: false });
+    const workers = new TextMetrics();
+    record(node);
+    record(workers);
+    const a = parseExposition(await node.render());
+    const b = parseExposition(await workers.render());
+    expect([...a.entries()].sort()).toEqual([...b.entries()].sort());
+    expect(a.get('batchgate_calls_total{call="/user",outcome="ok"}')).toBe(3);
+    expect(a.get('batchgate_call_duration_seconds_bucket{call="/user",le="0.005"}')).toBe(3);
+    expect(a.get('batchgate_call_duration_seconds_bucket{call="/user",le="+Inf"}')).toBe(5);
+    // Counted once: a second scrape does not add the pending counts again.
+    expect(parseExposition(await node.render()).get('batchgate_calls_total{call="/user",outcome="ok"}')).toBe(3);
   });
 });

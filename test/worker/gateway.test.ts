@@ -117,3 +117,26 @@ describe("worker gateway: dev routes", () => {
     expect([x.status, y.status].sort()).toEqual([200, 409]);
   });
 });
+
+describe("worker gateway: per-IP limit", () => {
+  const guess = (ip: Record<string, string>) => post(ip, { client_id: 1, client_secret: "cs_guess", calls: [{ call: "/user" }] });
+
+  it("keys by CF-Connecting-IP and ignores X-Forwarded-For without TRUST_PROXY", async () => {
+    const { req } = handler({ IP_RATE_LIMIT_POINTS: "2", IP_RATE_LIMIT_WINDOW_S: "3600" });
+    for (let i = 0; i < 2; i++) expect((await req("/batch/create", guess({ "cf-connecting-ip": "203.0.113.7", "x-forwarded-for": `198.51.100.${i}` }))).status).toBe(401);
+    const refused = await req("/batch/create", guess({ "cf-connecting-ip": "203.0.113.7", "x-forwarded-for": "198.51.100.99" }));
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get("ratelimit-policy")).toBe('"ip";q=2;w=3600');
+    expect(((await refused.json()) as { error: string }).error).toBe("throttle_exceeded");
+    expect((await req("/batch/create", guess({ "cf-connecting-ip": "203.0.113.8" }))).status).toBe(401);
+  });
+
+  it("with TRUST_PROXY, reads the caller's proxies from X-Forwarded-For, not Cloudflare's own entry", async () => {
+    const { req } = handler({ IP_RATE_LIMIT_POINTS: "1", IP_RATE_LIMIT_WINDOW_S: "3600", TRUST_PROXY: "1" });
+    // A proxy in front of Cloudflare appended 198.51.100.5; Cloudflare appended its peer (the proxy).
+    const via = (client: string) => ({ "cf-connecting-ip": "192.0.2.50", "x-forwarded-for": `${client}, 192.0.2.50` });
+    expect((await req("/batch/create", guess(via("198.51.100.5")))).status).toBe(401);
+    expect((await req("/batch/create", guess(via("198.51.100.5")))).status).toBe(429);
+    expect((await req("/batch/create", guess(via("198.51.100.6")))).status).toBe(401);
+  });
+});

@@ -21,6 +21,7 @@ import { RedisStore } from "../redis/redis-store.js";
 import { openBetterSqlite } from "../sqlite/better-sqlite3-driver.js";
 import { SqlStore } from "../sqlite/sql-store.js";
 import { nodeHasher } from "./hasher.js";
+import { promMetrics } from "./prom-metrics.js";
 import { createPinoLogger } from "./logger.js";
 
 export interface NodeGatewayOptions {
@@ -60,6 +61,7 @@ interface StorePorts {
   store: Store;
   clientLimiter: RateLimiter;
   tokenLimiter: RateLimiter;
+  ipLimiter: RateLimiter;
 }
 
 async function openRedisPorts(config: GatewayConfig): Promise<StorePorts> {
@@ -75,6 +77,7 @@ async function openRedisPorts(config: GatewayConfig): Promise<StorePorts> {
     store: new RedisStore({ redis, prefix: config.REDIS_PREFIX }),
     clientLimiter: limiter("client", config.CLIENT_RATE_LIMIT_POINTS, config.CLIENT_RATE_LIMIT_WINDOW_S),
     tokenLimiter: limiter("token", config.TOKEN_RATE_LIMIT_POINTS, config.TOKEN_RATE_LIMIT_WINDOW_S),
+    ipLimiter: limiter("ip", config.IP_RATE_LIMIT_POINTS, config.IP_RATE_LIMIT_WINDOW_S),
   };
 }
 
@@ -83,6 +86,7 @@ function openSqlitePorts(config: GatewayConfig, sqliteFile?: string): StorePorts
     store: openSqliteStore(config, sqliteFile),
     clientLimiter: memoryRateLimiter("client", config.CLIENT_RATE_LIMIT_POINTS, config.CLIENT_RATE_LIMIT_WINDOW_S),
     tokenLimiter: memoryRateLimiter("token", config.TOKEN_RATE_LIMIT_POINTS, config.TOKEN_RATE_LIMIT_WINDOW_S),
+    ipLimiter: memoryRateLimiter("ip", config.IP_RATE_LIMIT_POINTS, config.IP_RATE_LIMIT_WINDOW_S),
   };
 }
 
@@ -120,6 +124,7 @@ export async function buildNodeServices(config: GatewayConfig, opts: NodeGateway
     handlers,
     hasher: nodeHasher,
     rails: new SandboxRail(),
+    metrics: promMetrics(),
     logger: createPinoLogger(config.LOG_LEVEL, opts.logDestination),
     fetch: opts.fetch,
     paymentBatchFaults: paymentBatchFaultsFrom(process.env),

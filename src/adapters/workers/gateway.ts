@@ -17,10 +17,12 @@ import { createApp } from "../../app.js";
 import { ConfigError, type GatewayConfig, parseConfig } from "../../config.js";
 import { newId } from "../../core/ids.js";
 import { buildRegistry, type UpstreamConfig, UpstreamsFileSchema } from "../../handlers/index.js";
+import type { PeerOf } from "../../http/client-ip.js";
 import type { DocsAssets } from "../../http/docs-assets.js";
 import { renderError, surfaceOf } from "../../http/errors.js";
 import type { Clock, Logger } from "../../ports/runtime.js";
 import { createServices, type GatewayServices, systemClock } from "../../services.js";
+import { TextMetrics } from "../../core/metrics-registry.js";
 import { SandboxRail } from "../rails/sandbox.js";
 import { type DurableObjectSqlStorage, durableObjectSqlDriver } from "../sqlite/durable-object-driver.js";
 import { sqlRateLimiter } from "../sqlite/sql-rate-limiter.js";
@@ -129,6 +131,10 @@ export function buildWorkerGateway(env: WorkerVars, storage: GatewayStorage, opt
     background,
     clientLimiter: sqlRateLimiter(db, { policy: "client", points: config.CLIENT_RATE_LIMIT_POINTS, windowSeconds: config.CLIENT_RATE_LIMIT_WINDOW_S, clock }),
     tokenLimiter: sqlRateLimiter(db, { policy: "token", points: config.TOKEN_RATE_LIMIT_POINTS, windowSeconds: config.TOKEN_RATE_LIMIT_WINDOW_S, clock }),
+    ipLimiter: sqlRateLimiter(db, { policy: "ip", points: config.IP_RATE_LIMIT_POINTS, windowSeconds: config.IP_RATE_LIMIT_WINDOW_S, clock }),
+    // Counted in this object's memory: a restarted object starts from zero, which Prometheus reads
+    // as a counter reset (rate() and increase() handle it).
+    metrics: new TextMetrics(),
     clock,
     fetch: opts.fetch,
   });
@@ -144,7 +150,7 @@ export function createGatewayHandler(env: WorkerVars, storage: GatewayStorage, o
     return misconfigured(e, env, opts.logSink ?? consoleSink);
   }
   const { services, devToken, config } = gateway;
-  const app = createApp(services, { docsAssets: opts.docsAssets });
+  const app = createApp(services, { docsAssets: opts.docsAssets, peerOf: cloudflarePeer });
   const dev = devToken
     ? devRoutes({ token: devToken, store: services.store, hasher: webCryptoHasher, demoUsers: config.DEMO_USERS, clock: opts.clock ?? systemClock })
     : null;
@@ -160,6 +166,21 @@ export function createGatewayHandler(env: WorkerVars, storage: GatewayStorage, o
     },
   };
 }
+
+/**
+ * The peer is CF-Connecting-IP, which Cloudflare sets to the address it saw (a caller cannot set
+ * it). Cloudflare also appends that address to X-Forwarded-For; it is taken off, so TRUST_PROXY
+ * counts only the caller's own proxies in front of Cloudflare.
+ */
+const cloudflarePeer: PeerOf = (c) => {
+  const peer = c.req.header("cf-connecting-ip");
+  let forwardedFor = c.req.header("x-forwarded-for");
+  if (forwardedFor && peer) {
+    const hops = forwardedFor.split(",").map((s) => s.trim());
+    if (hops[hops.length - 1] === peer) forwardedFor = hops.slice(0, -1).join(", ") || undefined;
+  }
+  return { peer, forwardedFor };
+};
 
 function misconfigured(e: unknown, env: WorkerVars, sink: LogSink): GatewayHandler {
   const variable = e instanceof ConfigError ? e.variable : null;
