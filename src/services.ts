@@ -9,7 +9,9 @@
  */
 import PQueue from "p-queue";
 import type { GatewayConfig } from "./config.js";
+import { AdminService } from "./core/admin.js";
 import { Authenticator } from "./core/auth.js";
+import { sha256HexSync } from "./core/sha256.js";
 import { BatchEngine } from "./core/engine.js";
 import { Idempotency } from "./core/idempotency.js";
 import type { HandlerLookup } from "./core/call-contract.js";
@@ -44,6 +46,10 @@ export interface GatewayServices {
   engine: BatchEngine;
   clientLimiter: RateLimiter;
   logger: Logger;
+  /** Provisioning (the admin API and the demo seed). */
+  admin: AdminService;
+  /** SHA-256 hex of ADMIN_API_KEY, taken once at start (the key itself is not kept); null: the admin API is off. */
+  adminKeyHash: string | null;
 }
 
 export const systemClock: Clock = { now: () => Date.now() };
@@ -74,5 +80,16 @@ export function createServices(deps: GatewayPorts): GatewayServices {
     // Renewal stops once the longest request that could hold the claim is long over.
     maxHoldMs: Math.max(deps.config.BATCH_DEADLINE_MS, deps.config.CALL_TIMEOUT_MS) + 60_000,
   });
-  return { config: deps.config, store: deps.store, handlers: deps.handlers, auth, idempotency, engine, clientLimiter: deps.clientLimiter, logger: deps.logger };
+  return {
+    config: deps.config,
+    store: deps.store,
+    handlers: deps.handlers,
+    auth,
+    idempotency,
+    engine,
+    clientLimiter: deps.clientLimiter,
+    logger: deps.logger,
+    admin: new AdminService(deps.store, deps.hasher, clock),
+    adminKeyHash: deps.config.ADMIN_API_KEY ? sha256HexSync(deps.config.ADMIN_API_KEY) : null,
+  };
 }
