@@ -14,6 +14,7 @@ import { registerDocs } from "./ops/docs.js";
 import { registerHealth } from "./ops/health.js";
 import { registerOpenApi } from "./ops/openapi.js";
 import { registerV1 } from "./v1/index.js";
+import { registerAdmin } from "./admin/index.js";
 
 export interface RouteDeps {
   /** Every registered call, each described as its own /v2 operation. */
@@ -25,7 +26,7 @@ export function registerRoutes(app: OpenAPIHono<AppEnv>, deps: RouteDeps) {
   const withOps = registerDocs(registerOpenApi(registerHealth(app)), deps.docsAssets);
   // The batch before the calls, so /v2/batch/create is the batch, not a call.
   const withClassic = registerSingleCalls(registerBatchCreate(withOps), deps.handlers);
-  return registerV1(withClassic);
+  return registerAdmin(registerV1(withClassic));
 }
 
 export type AppType = ReturnType<typeof registerRoutes>;

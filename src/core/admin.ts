@@ -173,9 +173,9 @@ export class AdminService {
     return wallet;
   }
 
-  async listEntries(walletId: string, page: PageRequest): Promise<Page<LedgerEntry>> {
-    await this.requireWallet(walletId);
-    return this.paged(() => this.store.ledger.listWalletEntries(walletId, page));
+  async listEntries(walletId: string, page: PageRequest): Promise<{ wallet: Wallet; page: Page<LedgerEntry> }> {
+    const wallet = await this.requireWallet(walletId);
+    return { wallet, page: await this.paged(() => this.store.ledger.listWalletEntries(walletId, page)) };
   }
 
   async listAudit(page: PageRequest): Promise<Page<AuditRecord>> {
