@@ -133,3 +133,33 @@ describe("admin API: users, tokens, wallets", () => {
     expect(next.body.data[0].audit_id).toBe(page.body.data[2].audit_id);
   });
 });
+
+describe("admin API: described", () => {
+  it("lists every admin operation in /openapi.json with the adminKey scheme and V1Error bodies", async () => {
+    const doc = (await (await gw.app.request("/openapi.json")).json()) as any;
+    expect(doc.components.securitySchemes.adminKey).toMatchObject({ type: "http", scheme: "bearer" });
+    const ops = [
+      ["post", "/admin/v1/clients"],
+      ["post", "/admin/v1/clients/{client_id}/rotate-secret"],
+      ["post", "/admin/v1/clients/{client_id}/disable"],
+      ["post", "/admin/v1/users"],
+      ["post", "/admin/v1/users/{user_id}/tokens"],
+      ["get", "/admin/v1/users/{user_id}/tokens"],
+      ["post", "/admin/v1/tokens/{token_id}/revoke"],
+      ["post", "/admin/v1/users/{user_id}/wallets"],
+      ["post", "/admin/v1/wallets/{wallet_id}/fund"],
+      ["post", "/admin/v1/wallets/{wallet_id}/freeze"],
+      ["post", "/admin/v1/wallets/{wallet_id}/unfreeze"],
+      ["get", "/admin/v1/wallets/{wallet_id}/entries"],
+      ["get", "/admin/v1/audit"],
+    ];
+    for (const [method, path] of ops) {
+      const op = doc.paths[path]?.[method];
+      expect(op, `${method} ${path}`).toBeDefined();
+      expect(op.security).toEqual([{ adminKey: [] }]);
+      expect(op.responses["401"].content["application/json"].schema).toEqual({ $ref: "#/components/schemas/V1Error" });
+    }
+    const fund = doc.paths["/admin/v1/wallets/{wallet_id}/fund"].post.requestBody.content["application/json"].schema;
+    expect(fund.required).toEqual(expect.arrayContaining(["amount", "reason", "idempotency_key"]));
+  });
+});
