@@ -7,6 +7,9 @@
 import type { ClientRecord, ClientStatus, TokenRecord } from "./credentials.js";
 import type { Page, PageRequest } from "./paging.js";
 
+/** The first id createNextClient hands out. */
+export const FIRST_CLIENT_ID = 100001;
+
 export interface ClientAdminOps {
   /** Creates a client under the next free id (from 100001 up, never reused). */
   createNextClient(client: Omit<ClientRecord, "clientId">): Promise<ClientRecord>;

@@ -17,7 +17,8 @@ export interface Funding {
   createdAt: number;
 }
 
-export interface FundRequest extends Funding {}
+/** A funding to make: its id names it, so asking again never credits twice. */
+export type FundRequest = Funding;
 
 export type FundOutcome =
   /** `replayed`: the funding id existed, and that earlier funding is returned; nothing moved now. */

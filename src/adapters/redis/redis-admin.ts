@@ -27,7 +27,7 @@
 import type { Redis } from "ioredis";
 import type { AuditRecord, AuditStore } from "../../ports/audit.js";
 import type { ClientRecord, ClientStatus, TokenRecord } from "../../ports/credentials.js";
-import type { ClientAdminOps, TokenAdminOps } from "../../ports/credentials-admin.js";
+import { type ClientAdminOps, FIRST_CLIENT_ID, type TokenAdminOps } from "../../ports/credentials-admin.js";
 import type { Wallet, WalletStatus } from "../../ports/ledger.js";
 import { type Page, type PageRequest, UnknownCursorError } from "../../ports/paging.js";
 import type { FundOutcome, FundRequest, Funding, LedgerEntry, WalletAdminOps } from "../../ports/wallet-admin.js";
@@ -35,7 +35,6 @@ import { WALLET_STATUSES_THAT_MOVE } from "../../core/ledger-rules.js";
 import { clientRecord, type Fields, tokenRecord } from "../../core/records.js";
 import { SYSTEM_FUNDING } from "../ledger-accounts.js";
 
-export const FIRST_CLIENT_ID = 100001;
 const CAS_ATTEMPTS = 20;
 const SCAN_CHUNK = 1000;
 

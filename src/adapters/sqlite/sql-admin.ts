@@ -7,7 +7,7 @@
  */
 import type { AuditRecord, AuditStore } from "../../ports/audit.js";
 import type { ClientRecord, ClientStatus, TokenRecord } from "../../ports/credentials.js";
-import type { ClientAdminOps, TokenAdminOps } from "../../ports/credentials-admin.js";
+import { type ClientAdminOps, FIRST_CLIENT_ID, type TokenAdminOps } from "../../ports/credentials-admin.js";
 import type { Wallet, WalletStatus } from "../../ports/ledger.js";
 import { type Page, type PageRequest, UnknownCursorError } from "../../ports/paging.js";
 import type { FundOutcome, FundRequest, Funding, LedgerEntry, WalletAdminOps } from "../../ports/wallet-admin.js";
@@ -16,8 +16,6 @@ import { clientRecord, type Fields, tokenRecord, walletRecord } from "../../core
 import { SYSTEM_FUNDING } from "../ledger-accounts.js";
 import type { SqlDriver, SqlRow } from "./driver.js";
 
-/** The first id createNextClient hands out. */
-export const FIRST_CLIENT_ID = 100001;
 export const CREDENTIALS_VERSION_KEY = "credentials_version";
 
 const column = (field: string) => field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
