@@ -15,6 +15,7 @@ import { registerHealth } from "./ops/health.js";
 import { registerMetrics } from "./ops/metrics.js";
 import { registerOpenApi } from "./ops/openapi.js";
 import { registerV1 } from "./v1/index.js";
+import { registerAdmin } from "./admin/index.js";
 
 export interface RouteDeps {
   /** Every registered call, each described as its own /v2 operation. */
@@ -26,7 +27,7 @@ export function registerRoutes(app: OpenAPIHono<AppEnv>, deps: RouteDeps) {
   const withOps = registerDocs(registerOpenApi(registerHealth(app)), deps.docsAssets);
   // The batch before the calls, so /v2/batch/create is the batch, not a call.
   const withClassic = registerSingleCalls(registerBatchCreate(withOps), deps.handlers);
-  return registerMetrics(registerV1(withClassic));
+  return registerAdmin(registerMetrics(registerV1(withClassic)));
 }
 
 export type AppType = ReturnType<typeof registerRoutes>;

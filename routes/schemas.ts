@@ -92,5 +92,8 @@ export function validationHook(result: { success: boolean; target: string; error
   const error = result.error as Parameters<typeof describeZodError>[0];
   if (result.target === "header") return respondWithError(c, { code: "invalid_idempotency_key" });
   const root = result.target === "json" ? "body" : result.target;
-  return respondWithError(c, { code: "invalid_body", message: describeZodError(error, root), details: { field: [root, ...(error.issues[0]?.path ?? []).map(String)].join(".") } });
+  const issue = error.issues[0];
+  // An unknown field is named itself, not the object that carries it.
+  const path = [...(issue?.path ?? []), ...(issue?.code === "unrecognized_keys" ? issue.keys.slice(0, 1) : [])];
+  return respondWithError(c, { code: "invalid_body", message: describeZodError(error, root), details: { field: [root, ...path.map(String)].join(".") } });
 }

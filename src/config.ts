@@ -79,12 +79,18 @@ export const ConfigSchema = z.object({
     .refine((v) => /^[A-Za-z0-9:_-]{1,64}$/.test(v), "must be 1-64 of A-Z a-z 0-9 : _ -"),
   /** What the rate limiters do when Redis fails: open = fall back to in-memory limits, closed = 503. */
   REDIS_FAILURE_POLICY: oneOf(["open", "closed"], "open"),
-  /** The operator key for the admin API and GET /metrics (compared as a hash); unset = both off. */
+  /** The operators' key for /admin/v1 (Authorization: Bearer); without it the admin API is off (404). */
   ADMIN_API_KEY: z
     .string()
     .optional()
-    .transform((v) => (v === undefined || v === "" ? undefined : v))
-    .refine((v) => v === undefined || v.length >= 24, "must be at least 24 characters"),
+    .transform((v, ctx) => {
+      if (v === undefined || v === "") return undefined;
+      if (v.length < 24 || !/^[\x21-\x7e]+$/.test(v)) {
+        ctx.addIssue({ code: "custom", message: "must be at least 24 visible ASCII characters (no spaces)" });
+        return z.NEVER;
+      }
+      return v;
+    }),
   /** A second listener (Node only) serving GET /metrics without authentication; unset = none. */
   METRICS_PORT: z
     .string()

@@ -1,12 +1,12 @@
 /**
  * @module
  * Demo data for a first start: API clients and users, each user with an all-scope access token
- * and a funded USD wallet. Plaintext secrets exist only in the returned credentials (written to
- * DATA_DIR/demo-credentials.json by the entry point); the store keeps hashes.
+ * and a funded USD wallet, made through the same AdminService the admin API uses. Plaintext
+ * secrets exist only in the returned credentials (written to DATA_DIR/demo-credentials.json by
+ * the entry point); the store keeps hashes.
  */
+import { AdminService } from "./core/admin.js";
 import { SCOPES } from "./core/call-contract.js";
-import { newId } from "./core/ids.js";
-import { newSecret } from "./core/secrets.js";
 import { formatAmount } from "./core/money.js";
 import type { Clock, SecretHasher } from "./ports/runtime.js";
 import type { Store } from "./ports/store.js";
@@ -24,7 +24,6 @@ export interface DemoCredentials {
 export const DEMO_FUNDING_MINOR = 100_000; // 1,000.00 USD
 const SEED_CLAIM_KEY = "demo_seed_claimed_at";
 const SEEDED_KEY = "demo_seeded_at";
-const FIRST_CLIENT_ID = 100001;
 
 export interface SeedOptions {
   users: number;
@@ -37,30 +36,31 @@ export interface SeedOptions {
  * instance that claims the seed marker seeds and gets the credentials; every other gets null.
  */
 export async function seedDemoData(store: Store, hasher: SecretHasher, opts: SeedOptions): Promise<DemoCredentials | null> {
-  const now = (opts.clock ?? { now: () => Date.now() }).now();
+  const clock = opts.clock ?? { now: () => Date.now() };
+  const now = clock.now();
   if (await store.meta.getMeta(SEEDED_KEY)) return null;
   if (!(await store.meta.claimMeta(SEED_CLAIM_KEY, new Date(now).toISOString()))) return null;
+  const admin = new AdminService(store, hasher, clock);
   const creds: DemoCredentials = { clients: [], users: [] };
   for (let i = 0; i < (opts.clients ?? 2); i++) {
-    const secret = newSecret("cs_");
-    const clientId = FIRST_CLIENT_ID + i;
-    await store.clients.createClient({ clientId, name: `Demo client ${i + 1}`, secretHash: await hasher.sha256Hex(secret), createdAt: now });
-    creds.clients.push({ client_id: clientId, client_secret: secret });
+    const { client, clientSecret } = await admin.createClient(`Demo client ${i + 1}`);
+    creds.clients.push({ client_id: client.clientId, client_secret: clientSecret });
   }
+  const funding = formatAmount(DEMO_FUNDING_MINOR, "USD");
   for (let i = 0; i < opts.users; i++) {
     const n = String(i + 1).padStart(4, "0");
-    const userId = newId("usr", now);
-    await store.ledger.createUser({ userId, email: `demo${n}@example.com`, firstName: "Demo", lastName: `User ${n}`, createdAt: now });
-    const token = newSecret("at_");
-    await store.tokens.createToken({ tokenHash: await hasher.sha256Hex(token), userId, scopes: [...SCOPES], expiresAt: null, revoked: false, createdAt: now });
-    const wallet = await store.ledger.createWallet({ walletId: newId("wal", now), userId, currency: "USD", createdAt: now }, DEMO_FUNDING_MINOR);
+    const user = await admin.createUser({ email: `demo${n}@example.com`, firstName: "Demo", lastName: `User ${n}` });
+    const { accessToken } = await admin.issueToken(user.userId, { scopes: [...SCOPES], expiresAt: null });
+    const opened = await admin.openWallet(user.userId, "USD");
+    const { wallet } = await admin.fundWallet(opened.walletId, { amount: funding, reason: "demo seed", idempotencyKey: `demo-seed:${opened.walletId}` });
     creds.users.push({
-      user_id: userId,
-      access_token: token,
+      user_id: user.userId,
+      access_token: accessToken,
       scopes: [...SCOPES],
       wallets: [{ wallet_id: wallet.walletId, currency: wallet.currency, balance: formatAmount(wallet.balance, wallet.currency) }],
     });
   }
+  await admin.record({ actor: "seed", requestId: "seed" }, "demo.seed", "demo", { clients: creds.clients.map((c) => c.client_id), users: opts.users });
   await store.meta.setMeta(SEEDED_KEY, new Date(now).toISOString());
   return creds;
 }

@@ -9,6 +9,7 @@
  */
 import PQueue from "p-queue";
 import type { GatewayConfig } from "./config.js";
+import { AdminService } from "./core/admin.js";
 import { Authenticator } from "./core/auth.js";
 import { callMetrics } from "./core/call-metrics.js";
 import { BatchEngine } from "./core/engine.js";
@@ -70,6 +71,10 @@ export interface GatewayServices {
   paymentBatches: PaymentBatchRunner;
   /** `atomic: true` batches on /batch/create. */
   atomic: AtomicRunner;
+  /** Provisioning (the admin API and the demo seed). */
+  admin: AdminService;
+  /** SHA-256 hex of ADMIN_API_KEY, taken once at start with the runtime's hasher; null: the admin API is off. */
+  adminKeyHash: Promise<string> | null;
 }
 
 /** The background pump that rolls back or settles atomic payment batches whose runner died. */
@@ -138,5 +143,7 @@ export function createServices(deps: GatewayPorts): GatewayServices {
     metrics: deps.metrics,
     paymentBatches,
     atomic,
+    admin: new AdminService(deps.store, deps.hasher, clock),
+    adminKeyHash: deps.config.ADMIN_API_KEY ? Promise.resolve(deps.hasher.sha256Hex(deps.config.ADMIN_API_KEY)) : null,
   };
 }

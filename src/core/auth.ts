@@ -28,7 +28,7 @@ export class Authenticator {
   async verifyClient(clientId: number, secret: string): Promise<ClientRecord> {
     const [client, hash] = await Promise.all([this.clients.findClient(clientId), this.hasher.sha256Hex(secret)]);
     const ok = timingSafeEqual(hash, client?.secretHash ?? ABSENT_HASH);
-    if (!client || !ok) throw new GatewayError("invalid_client");
+    if (!client || !ok || client.status === "disabled") throw new GatewayError("invalid_client");
     return client;
   }
 

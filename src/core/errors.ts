@@ -31,6 +31,7 @@ export const ERROR_CATALOG = {
   missing_authorization: { status: 401, errorCode: 2002, description: "This call needs an access token." },
   invalid_token: { status: 401, errorCode: 2003, description: "The access token is invalid, expired or revoked." },
   insufficient_scope: { status: 403, errorCode: 2004, description: "The access token lacks the scope this call needs." },
+  invalid_admin_key: { status: 401, errorCode: 2005, description: "Missing or wrong admin key: send Authorization: Bearer <ADMIN_API_KEY>." },
 
   // 3xxx: resources and money
   not_found: { status: 404, errorCode: 3001, description: "The resource does not exist or is not yours." },
@@ -41,6 +42,7 @@ export const ERROR_CATALOG = {
   payout_not_cancellable: { status: 409, errorCode: 3006, description: "Only a pending payout can be cancelled." },
   payout_declined: { status: 422, errorCode: 3007, description: "The payout rail declined the payout." },
   rail_unavailable: { status: 503, errorCode: 3008, description: "The payout rail is unavailable; nothing was moved." },
+  wallet_frozen: { status: 409, errorCode: 3009, description: "The wallet is frozen: it can neither send nor receive." },
 
   // 4xxx: execution
   call_timeout: { status: 504, errorCode: 4001, description: "The call did not finish within its timeout." },

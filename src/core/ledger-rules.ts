@@ -4,7 +4,7 @@
  * are allowed, and what money each one moves. Stores check and apply them atomically (SQL: in
  * one transaction; Redis: the script is given the allowed states and the movement from here).
  */
-import type { PaymentStatus, PayoutStatus } from "../ports/ledger.js";
+import type { PaymentStatus, PayoutStatus, WalletStatus } from "../ports/ledger.js";
 
 /** From each payout status, the statuses it may move to. Completed, failed and cancelled are final. */
 export const PAYOUT_TRANSITIONS: Readonly<Record<PayoutStatus, readonly PayoutStatus[]>> = {
@@ -53,3 +53,14 @@ export const PAYOUT_MOVEMENTS: Readonly<Record<PayoutStatus, PayoutMovement>> = 
   failed: { to: "wallet", kind: "payout_refund" },
   cancelled: { to: "wallet", kind: "payout_cancel" },
 };
+
+/**
+ * The wallet statuses money may leave or enter by a payment, a reversal, a payout or a funding.
+ * A frozen wallet does neither. A payout already begun still settles: its refund (failure or
+ * cancel) returns the wallet's own money, so nothing is stranded in flight by a freeze.
+ */
+export const WALLET_STATUSES_THAT_MOVE: readonly WalletStatus[] = ["active"];
+
+export function walletCanMove(status: WalletStatus | undefined): boolean {
+  return WALLET_STATUSES_THAT_MOVE.includes(status ?? "active");
+}

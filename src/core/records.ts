@@ -5,9 +5,9 @@
  * hashes (or a JSON object of them). Reading is strict: a field that is not what the record needs
  * is a corrupt store, never a silently wrong value.
  */
-import type { ClientRecord, TokenRecord } from "../ports/credentials.js";
+import type { ClientRecord, ClientStatus, TokenRecord } from "../ports/credentials.js";
 import type { IdempotencyRecord } from "../ports/idempotency.js";
-import type { Payment, PaymentStatus, Payout, PayoutFailureKind, PayoutStatus, User, Wallet } from "../ports/ledger.js";
+import type { Payment, PaymentStatus, Payout, PayoutFailureKind, PayoutStatus, User, Wallet, WalletStatus } from "../ports/ledger.js";
 
 /** A value as a store hands it back: SQL gives numbers and null, Redis gives strings and leaves absent fields out. */
 export type FieldValue = string | number | null | undefined;
@@ -53,34 +53,51 @@ function oneOf<T extends string>(f: Fields, name: string, what: string, values: 
 const PAYMENT_STATUSES: readonly PaymentStatus[] = ["completed", "reversed"];
 const PAYOUT_STATUSES: readonly PayoutStatus[] = ["processing", "pending", "completed", "failed", "cancelled"];
 const FAILURE_KINDS: readonly PayoutFailureKind[] = ["declined", "unavailable"];
+const CLIENT_STATUSES: readonly ClientStatus[] = ["active", "disabled"];
+const WALLET_STATUSES: readonly WalletStatus[] = ["active", "frozen"];
+
+/** A status field that records written before statuses existed do not have: absent is the first value. */
+function statusOr<T extends string>(f: Fields, name: string, what: string, values: readonly T[]): T {
+  return f[name] === undefined || f[name] === null ? values[0] : oneOf(f, name, what, values);
+}
+
+/** The id of a token written without one: derived from its hash (the SQL migration backfills the same). */
+export function tokenIdOf(tokenHash: string): string {
+  return `tok_${tokenHash.slice(0, 26)}`;
+}
 
 export const clientRecord = {
-  fields: ["clientId", "name", "secretHash", "createdAt"] as const,
+  fields: ["clientId", "name", "secretHash", "status", "createdAt"] as const,
   from: (f: Fields): ClientRecord => ({
     clientId: int(f, "clientId", "client"),
     name: str(f, "name", "client"),
     secretHash: str(f, "secretHash", "client"),
+    status: statusOr(f, "status", "client", CLIENT_STATUSES),
     createdAt: int(f, "createdAt", "client"),
   }),
-  to: (c: ClientRecord): FlatRecord => ({ clientId: c.clientId, name: c.name, secretHash: c.secretHash, createdAt: c.createdAt }),
+  to: (c: ClientRecord): FlatRecord => ({ clientId: c.clientId, name: c.name, secretHash: c.secretHash, status: c.status ?? "active", createdAt: c.createdAt }),
 };
 
 export const tokenRecord = {
-  fields: ["tokenHash", "userId", "scopes", "expiresAt", "revoked", "createdAt"] as const,
+  fields: ["tokenHash", "tokenId", "userId", "scopes", "expiresAt", "revoked", "revokedAt", "createdAt"] as const,
   from: (f: Fields): TokenRecord => ({
     tokenHash: str(f, "tokenHash", "token"),
+    tokenId: optStr(f, "tokenId") ?? tokenIdOf(str(f, "tokenHash", "token")),
     userId: str(f, "userId", "token"),
     scopes: str(f, "scopes", "token").split(" ").filter(Boolean),
     expiresAt: optInt(f, "expiresAt", "token"),
     revoked: int(f, "revoked", "token") === 1,
+    revokedAt: optInt(f, "revokedAt", "token"),
     createdAt: int(f, "createdAt", "token"),
   }),
   to: (t: TokenRecord): FlatRecord => ({
     tokenHash: t.tokenHash,
+    tokenId: t.tokenId ?? tokenIdOf(t.tokenHash),
     userId: t.userId,
     scopes: t.scopes.join(" "),
     expiresAt: t.expiresAt,
     revoked: t.revoked ? 1 : 0,
+    revokedAt: t.revokedAt ?? null,
     createdAt: t.createdAt,
   }),
 };
@@ -98,15 +115,16 @@ export const userRecord = {
 };
 
 export const walletRecord = {
-  fields: ["walletId", "userId", "currency", "balance", "createdAt"] as const,
+  fields: ["walletId", "userId", "currency", "balance", "status", "createdAt"] as const,
   from: (f: Fields): Wallet => ({
     walletId: str(f, "walletId", "wallet"),
     userId: str(f, "userId", "wallet"),
     currency: str(f, "currency", "wallet"),
     balance: int(f, "balance", "wallet"),
+    status: statusOr(f, "status", "wallet", WALLET_STATUSES),
     createdAt: int(f, "createdAt", "wallet"),
   }),
-  to: (w: Wallet): FlatRecord => ({ walletId: w.walletId, userId: w.userId, currency: w.currency, balance: w.balance, createdAt: w.createdAt }),
+  to: (w: Wallet): FlatRecord => ({ walletId: w.walletId, userId: w.userId, currency: w.currency, balance: w.balance, status: w.status ?? "active", createdAt: w.createdAt }),
 };
 
 export const paymentRecord = {

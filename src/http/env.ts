@@ -13,5 +13,7 @@ export type AppEnv = {
     /** Set once the API client is authenticated, for the access log. */
     clientId?: number;
     calls?: number;
+    /** Set by adminAuth: who is acting, for the audit log (the admin key's fingerprint). */
+    adminActor?: string;
   };
 };

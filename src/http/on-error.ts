@@ -35,6 +35,8 @@ export function entryOf(c: Context<AppEnv>, err: unknown): { entry: ErrorEntry; 
   if (err instanceof HTTPException && err.status === 415) {
     return { entry: { code: "unsupported_media_type", message: "The request body must be sent with Content-Type: application/json." } };
   }
+  // A JSON validator that could not parse the body.
+  if (err instanceof HTTPException && err.status === 400) return { entry: { code: "invalid_json" } };
   const e = err instanceof Error ? { name: err.name, message: err.message, stack: err.stack } : String(err);
   c.get("logger")?.error({ request_id: c.get("requestId"), err: e }, "unhandled error");
   return { entry: { code: "internal_error" } };

@@ -13,12 +13,17 @@ export interface User {
   createdAt: number;
 }
 
+/** A frozen wallet can neither send nor receive (src/core/ledger-rules.ts). */
+export type WalletStatus = "active" | "frozen";
+
 export interface Wallet {
   walletId: string;
   userId: string;
   currency: string;
   /** Minor units; never negative. */
   balance: number;
+  /** Absent when written means active. */
+  status?: WalletStatus;
   createdAt: number;
 }
 
@@ -74,11 +79,11 @@ export interface TransferRequest {
 
 export type TransferOutcome =
   | { ok: true; payment: Payment }
-  | { ok: false; reason: "not_found" | "insufficient_funds" | "currency_mismatch" };
+  | { ok: false; reason: "not_found" | "insufficient_funds" | "currency_mismatch" | "wallet_frozen" };
 
 export type ReverseOutcome =
   | { ok: true; payment: Payment }
-  | { ok: false; reason: "not_found" | "payment_not_reversible" | "insufficient_funds" };
+  | { ok: false; reason: "not_found" | "payment_not_reversible" | "insufficient_funds" | "wallet_frozen" };
 
 export interface PayoutRequest {
   payoutId: string;
@@ -94,7 +99,7 @@ export interface PayoutRequest {
 
 export type BeginPayoutOutcome =
   | { ok: true; payout: Payout }
-  | { ok: false; reason: "not_found" | "insufficient_funds" | "currency_mismatch" };
+  | { ok: false; reason: "not_found" | "insufficient_funds" | "currency_mismatch" | "wallet_frozen" };
 
 /** How a payout in `processing` ends once the rail has answered. */
 export type PayoutSettlement =

@@ -4,20 +4,25 @@
  * backend (SQL over better-sqlite3 or Durable Object storage, or Redis), which pass the same
  * contract suite in test/stores. Each port lives in its own file.
  */
+import type { AuditStore } from "./audit.js";
 import type { ClientStore, TokenStore } from "./credentials.js";
+import type { ClientAdminOps, TokenAdminOps } from "./credentials-admin.js";
+import type { WalletAdminOps } from "./wallet-admin.js";
 import type { IdempotencyStore } from "./idempotency.js";
 import type { LedgerStore } from "./ledger.js";
 import type { MetaStore } from "./meta.js";
 import type { PaymentBatchStore } from "./payment-batches.js";
 
 export interface Store {
-  clients: ClientStore;
+  clients: ClientStore & ClientAdminOps;
   idempotency: IdempotencyStore;
-  tokens: TokenStore;
-  ledger: LedgerStore;
+  tokens: TokenStore & TokenAdminOps;
+  ledger: LedgerStore & WalletAdminOps;
   meta: MetaStore;
   /** The atomic payment batches' journal. */
   paymentBatches: PaymentBatchStore;
+  /** The operators' audit log. */
+  audit: AuditStore;
   /** Cheap round trip for /readyz. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -83,6 +83,8 @@ function upstreamsDoc(base: string) {
   };
 }
 
+/** The main target's operator key (a worker var, a Node environment variable). */
+
 export function defineContractSuite(runtime: ContractRuntime, start: StartTarget) {
   definePaymentsBatchContract(runtime, start);
   let main: ContractTarget;
@@ -866,6 +868,84 @@ export function defineContractSuite(runtime: ContractRuntime, start: StartTarget
       expect(d("batchgate_http_requests_total", { method: "POST", route: "/v2/user", status: "429" })).toBe(1);
       expect(d("batchgate_http_requests_total", { method: "POST", route: "/batch/create", status: "429" })).toBe(1);
     }, 60_000);
+  });
+
+  describe(`${runtime}: admin API`, () => {
+    const admin = (t: ContractTarget, method: string, path: string, body?: unknown, key = ADMIN_KEY) =>
+      raw(t, path, body === undefined ? undefined : JSON.stringify(body), { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { "content-type": "application/json" }) }, method);
+
+    // Off without ADMIN_API_KEY (404): test/routes/admin.error.test.ts (every target here has a key).
+    it("refuses a wrong key with 401 invalid_admin_key, in the v1 shape", async () => {
+      const wrong = await admin(main, "POST", "/admin/v1/clients", { name: "x" }, `${ADMIN_KEY}-wrong`);
+      expect(wrong.res.status).toBe(401);
+      expect(wrong.body.error.code).toBe("invalid_admin_key");
+      const bad = await admin(main, "POST", "/admin/v1/users", { email: "nope", first_name: "A", last_name: "B" });
+      expect(bad.res.status).toBe(400);
+      expect(bad.body.error).toMatchObject({ code: "invalid_body", details: { field: "body.email" } });
+    });
+
+    it("provisions a client, a user, a token and a funded wallet that work at once; rotation, disabling, freezing and revocation take effect on the next call", async () => {
+      const client = (await admin(main, "POST", "/admin/v1/clients", { name: `contract ${runtime}` })).body;
+      expect(client).toMatchObject({ status: "active", client_secret: expect.stringMatching(/^cs_/) });
+      const user = await admin(main, "POST", "/admin/v1/users", { email: `ops-${runtime}@example.com`, first_name: "Op", last_name: "Erator" });
+      expect(user.res.status).toBe(201);
+      const userId = user.body.user_id;
+      const issued = (await admin(main, "POST", `/admin/v1/users/${userId}/tokens`, { scopes: ["user:read", "wallets:read", "payments:write"] })).body;
+      const viaClient = (c: { client_id: number; client_secret: string }) => batch(main, [{ call: "/user", authorization: issued.access_token }], { client: c });
+      const first = await viaClient(client);
+      expect(first.res.status).toBe(200);
+      expect(first.body.calls[0].response.user_id).toBe(userId);
+
+      const rotated = (await admin(main, "POST", `/admin/v1/clients/${client.client_id}/rotate-secret`)).body;
+      expectClassicError(await viaClient(client), 401, "invalid_client");
+      expect((await viaClient(rotated)).res.status).toBe(200);
+      expect((await admin(main, "POST", `/admin/v1/clients/${client.client_id}/disable`)).body.status).toBe("disabled");
+      expectClassicError(await viaClient(rotated), 401, "invalid_client");
+
+      const wallet = (await admin(main, "POST", `/admin/v1/users/${userId}/wallets`, { currency: "USD" })).body;
+      const fund = { amount: "75.25", reason: "contract", idempotency_key: `contract-${runtime}` };
+      const funded = await admin(main, "POST", `/admin/v1/wallets/${wallet.wallet_id}/fund`, fund);
+      expect(funded.body).toMatchObject({ amount: "75.25", replayed: false, wallet: { balance: "75.25" } });
+      expect((await admin(main, "POST", `/admin/v1/wallets/${wallet.wallet_id}/fund`, fund)).body).toMatchObject({ funding_id: funded.body.funding_id, replayed: true, wallet: { balance: "75.25" } });
+      expect((await admin(main, "POST", `/admin/v1/wallets/${wallet.wallet_id}/fund`, { ...fund, amount: "1.00" })).body.error.code).toBe("idempotency_key_reused");
+      expect((await single(main, "/wallet/find", issued.access_token, { wallet_id: wallet.wallet_id })).body.balance).toBe("75.25");
+
+      expect((await admin(main, "POST", `/admin/v1/wallets/${wallet.wallet_id}/freeze`)).body.frozen).toBe(true);
+      const payer = users()[0];
+      const toFrozen = await single(main, "/payment/create", payer.access_token, { from_wallet_id: payer.wallets[0].wallet_id, to_wallet_id: wallet.wallet_id, amount: "1.00", currency: "USD" });
+      expectClassicError(toFrozen, 409, "wallet_frozen");
+      const fromFrozen = await single(main, "/payment/create", issued.access_token, { from_wallet_id: wallet.wallet_id, to_wallet_id: payer.wallets[0].wallet_id, amount: "1.00", currency: "USD" });
+      expectClassicError(fromFrozen, 409, "wallet_frozen");
+      expect((await admin(main, "POST", `/admin/v1/wallets/${wallet.wallet_id}/unfreeze`)).body.frozen).toBe(false);
+      const paid = await single(main, "/payment/create", issued.access_token, { from_wallet_id: wallet.wallet_id, to_wallet_id: payer.wallets[0].wallet_id, amount: "0.25", currency: "USD" });
+      expect(paid.res.status).toBe(200);
+      const entries = (await admin(main, "GET", `/admin/v1/wallets/${wallet.wallet_id}/entries`)).body;
+      expect(entries.data.map((e: any) => [e.amount, e.kind])).toEqual([
+        ["-0.25", "payment"],
+        ["75.25", "funding"],
+      ]);
+
+      const revoked = await admin(main, "POST", `/admin/v1/tokens/${issued.token_id}/revoke`);
+      expect(revoked.body.status).toBe("revoked");
+      expectClassicError(await single(main, "/user", issued.access_token), 401, "invalid_token");
+      const listed = (await admin(main, "GET", `/admin/v1/users/${userId}/tokens`)).body;
+      expect(listed.data).toEqual([expect.objectContaining({ token_id: issued.token_id, status: "revoked" })]);
+
+      const audit = (await admin(main, "GET", "/admin/v1/audit?limit=11")).body;
+      expect(audit.data.map((a: any) => a.action)).toEqual([
+        "token.revoke",
+        "wallet.unfreeze",
+        "wallet.freeze",
+        "wallet.fund",
+        "wallet.open",
+        "client.disable",
+        "client.rotate_secret",
+        "token.issue",
+        "user.create",
+        "client.create",
+        "demo.seed",
+      ]);
+    });
   });
 
   describe(`${runtime}: operations`, () => {

@@ -11,6 +11,8 @@ import { SYSTEM_FUNDING, SYSTEM_PAYOUTS_IN_FLIGHT, railAccount } from "../../src
 import type { TokenRecord } from "../../src/ports/credentials.js";
 import type { Wallet } from "../../src/ports/ledger.js";
 import type { Store } from "../../src/ports/store.js";
+import { tokenIdOf } from "../../src/core/records.js";
+import { UnknownCursorError } from "../../src/ports/paging.js";
 
 export interface StoreUnderTest {
   store: Store;
@@ -79,14 +81,14 @@ export function defineStoreContract(name: string, factory: StoreFactory): void {
       it("round-trips a client and answers null for an unknown id", async () => {
         const c = { clientId: 100001, name: "Acme", secretHash: "ab".repeat(32), createdAt: T0 };
         await store.clients.createClient(c);
-        expect(await store.clients.findClient(100001)).toEqual(c);
+        expect(await store.clients.findClient(100001)).toEqual({ ...c, status: "active" });
         expect(await store.clients.findClient(100002)).toBeNull();
       });
       it("rejects a duplicate client id and keeps the first", async () => {
         const c = { clientId: 7, name: "First", secretHash: "aa", createdAt: T0 };
         await store.clients.createClient(c);
         await expect(store.clients.createClient({ ...c, name: "Second", secretHash: "bb" })).rejects.toThrow();
-        expect(await store.clients.findClient(7)).toEqual(c);
+        expect(await store.clients.findClient(7)).toEqual({ ...c, status: "active" });
       });
     });
 
@@ -97,8 +99,8 @@ export function defineStoreContract(name: string, factory: StoreFactory): void {
         const t2: TokenRecord = { tokenHash: "2".repeat(64), userId: u, scopes: [], expiresAt: T0 + 3600_000, revoked: true, createdAt: T0 + 1 };
         await store.tokens.createToken(t1);
         await store.tokens.createToken(t2);
-        expect(await store.tokens.findToken(t1.tokenHash)).toEqual(t1);
-        expect(await store.tokens.findToken(t2.tokenHash)).toEqual(t2);
+        expect(await store.tokens.findToken(t1.tokenHash)).toEqual({ ...t1, tokenId: tokenIdOf(t1.tokenHash), revokedAt: null });
+        expect(await store.tokens.findToken(t2.tokenHash)).toEqual({ ...t2, tokenId: tokenIdOf(t2.tokenHash), revokedAt: null });
         expect(await store.tokens.findToken("3".repeat(64))).toBeNull();
       });
       it("rejects a duplicate token hash and keeps the first", async () => {
@@ -106,7 +108,7 @@ export function defineStoreContract(name: string, factory: StoreFactory): void {
         const t: TokenRecord = { tokenHash: "f".repeat(64), userId: u, scopes: ["a"], expiresAt: null, revoked: false, createdAt: T0 };
         await store.tokens.createToken(t);
         await expect(store.tokens.createToken({ ...t, scopes: ["a", "b"], revoked: true })).rejects.toThrow();
-        expect(await store.tokens.findToken(t.tokenHash)).toEqual(t);
+        expect(await store.tokens.findToken(t.tokenHash)).toEqual({ ...t, tokenId: tokenIdOf(t.tokenHash), revokedAt: null });
       });
       it("rejects a token for an unknown user", async () => {
         await expect(
@@ -128,7 +130,7 @@ export function defineStoreContract(name: string, factory: StoreFactory): void {
       it("creates funded and empty wallets, with the funding on the ledger", async () => {
         const u = await user();
         const w = await wallet(u, 12_345, { walletId: "wal_x", createdAt: T0 + 5 });
-        expect(w).toEqual({ walletId: "wal_x", userId: u, currency: "USD", balance: 12_345, createdAt: T0 + 5 });
+        expect(w).toEqual({ walletId: "wal_x", userId: u, currency: "USD", balance: 12_345, status: "active", createdAt: T0 + 5 });
         expect(await store.ledger.getWallet("wal_x")).toEqual(w);
         const empty = await wallet(u, 0, { currency: "EUR" });
         expect(await balance(empty.walletId)).toBe(0);
@@ -158,7 +160,7 @@ export function defineStoreContract(name: string, factory: StoreFactory): void {
         const list = await store.ledger.listWallets(u);
         expect(list.map((w) => w.walletId)).toEqual(["wal_B", "wal_b", "wal_z", "wal_c"]);
         expect(list.map((w) => w.balance)).toEqual([5, 4, 2, 1]);
-        expect(list[0]).toEqual({ walletId: "wal_B", userId: u, currency: "USD", balance: 5, createdAt: T0 + 1 });
+        expect(list[0]).toEqual({ walletId: "wal_B", userId: u, currency: "USD", balance: 5, status: "active", createdAt: T0 + 1 });
         expect(await store.ledger.listWallets("usr_nobody")).toEqual([]);
       });
     });
@@ -689,6 +691,136 @@ export function defineStoreContract(name: string, factory: StoreFactory): void {
         expect(settle!.status).toBe(final.status === "completed" ? "completed" : "cancelled");
         expect(await balance(w.walletId)).toBe(final.status === "cancelled" ? 1_000 : 500);
         await expectBalancedLedger();
+      });
+    });
+    describe("admin operations", () => {
+      const token = (userId: string, hash: string, createdAt: number, tokenId?: string): TokenRecord => ({
+        tokenHash: hash.repeat(64).slice(0, 64),
+        tokenId,
+        userId,
+        scopes: ["user:read"],
+        expiresAt: null,
+        revoked: false,
+        createdAt,
+      });
+
+      it("allocates client ids from 100001, skipping ids taken explicitly, and disables and rotates", async () => {
+        const a = await store.clients.createNextClient({ name: "A", secretHash: "h1", createdAt: T0 });
+        await store.clients.createClient({ clientId: 100002, name: "Explicit", secretHash: "aa", createdAt: T0 });
+        const b = await store.clients.createNextClient({ name: "B", secretHash: "h2", createdAt: T0 });
+        expect(a).toEqual({ clientId: 100001, name: "A", secretHash: "h1", status: "active", createdAt: T0 });
+        expect(b.clientId).toBe(100003);
+        expect(await store.clients.findClient(100003)).toEqual(b);
+        expect(await store.clients.setClientStatus(100001, "disabled")).toEqual({ ...a, status: "disabled" });
+        expect((await store.clients.findClient(100001))!.status).toBe("disabled");
+        expect(await store.clients.setClientStatus(999, "disabled")).toBeNull();
+        expect(await store.clients.rotateClientSecret(100003, "h3")).toEqual({ ...b, secretHash: "h3" });
+        expect((await store.clients.findClient(100003))!.secretHash).toBe("h3");
+        expect(await store.clients.rotateClientSecret(999, "h4")).toBeNull();
+      });
+
+      it("revokes a token once, by hash, keeping when; finds tokens by id; lists a user's newest first with a cursor", async () => {
+        const u = await user();
+        const other = await user();
+        await store.tokens.createToken(token(u, "a", T0, "tok_A"));
+        await store.tokens.createToken(token(u, "b", T0 + 2, "tok_B"));
+        await store.tokens.createToken(token(u, "c", T0 + 1, "tok_C"));
+        await store.tokens.createToken(token(other, "d", T0 + 3, "tok_D"));
+        expect(await store.tokens.revokeToken("b".repeat(64), T0 + 10)).toBe(true);
+        expect(await store.tokens.revokeToken("b".repeat(64), T0 + 20)).toBe(false);
+        expect(await store.tokens.revokeToken("9".repeat(64), T0 + 20)).toBe(false);
+        const revoked = await store.tokens.findToken("b".repeat(64));
+        expect(revoked).toMatchObject({ tokenId: "tok_B", revoked: true, revokedAt: T0 + 10 });
+        expect(await store.tokens.findTokenById("tok_B")).toEqual(revoked);
+        expect(await store.tokens.findTokenById("tok_missing")).toBeNull();
+        const first = await store.tokens.listUserTokens(u, { limit: 2 });
+        expect(first.data.map((t) => t.tokenId)).toEqual(["tok_B", "tok_C"]);
+        expect(first.hasMore).toBe(true);
+        const second = await store.tokens.listUserTokens(u, { limit: 2, startingAfter: "tok_C" });
+        expect(second.data.map((t) => t.tokenId)).toEqual(["tok_A"]);
+        expect(second.hasMore).toBe(false);
+        await expect(store.tokens.listUserTokens(u, { limit: 2, startingAfter: "tok_D" })).rejects.toThrow(UnknownCursorError);
+      });
+
+      it("funds a wallet from system:funding exactly once per funding id", async () => {
+        const w = await wallet(await user(), 100);
+        const req = { fundingId: "fnd_1", walletId: w.walletId, amount: 2_500, currency: "USD", reason: "launch", createdAt: T0 + 7 };
+        const first = await store.ledger.fundWallet(req);
+        expect(first).toEqual({ ok: true, replayed: false, funding: req, wallet: { ...w, balance: 2_600 } });
+        const again = await store.ledger.fundWallet({ ...req, amount: 9_999, reason: "other" });
+        expect(again).toEqual({ ok: true, replayed: true, funding: req, wallet: { ...w, balance: 2_600 } });
+        expect(await balance(w.walletId)).toBe(2_600);
+        expect(await store.ledger.fundWallet({ ...req, fundingId: "fnd_2", walletId: "wal_missing" })).toEqual({ ok: false, reason: "not_found" });
+        expect(await store.ledger.fundWallet({ ...req, fundingId: "fnd_3", currency: "EUR" })).toEqual({ ok: false, reason: "currency_mismatch" });
+        const a = await expectBalancedLedger();
+        expect(a.systemAccounts[SYSTEM_FUNDING]).toBe(-2_600);
+      });
+
+      it("a frozen wallet neither sends nor receives (payment, reversal, payout, funding) until unfrozen", async () => {
+        const a = await wallet(await user(), 10_000);
+        const b = await wallet(await user(), 10_000);
+        const paid = await transfer(a, b, 1_000, { paymentId: "pay_before" });
+        expect(paid.ok).toBe(true);
+        expect(await store.ledger.setWalletStatus(b.walletId, "frozen")).toEqual({ ...b, balance: 11_000, status: "frozen" });
+        expect((await store.ledger.getWallet(b.walletId))!.status).toBe("frozen");
+        expect((await store.ledger.listWallets(b.userId))[0].status).toBe("frozen");
+        expect(await transfer(a, b, 100)).toEqual({ ok: false, reason: "wallet_frozen" });
+        expect(await transfer(b, a, 100)).toEqual({ ok: false, reason: "wallet_frozen" });
+        expect(await store.ledger.reversePayment("pay_before", T0 + 5)).toEqual({ ok: false, reason: "wallet_frozen" });
+        expect(await payout(b, 100)).toEqual({ ok: false, reason: "wallet_frozen" });
+        expect(
+          await store.ledger.fundWallet({ fundingId: "fnd_frozen", walletId: b.walletId, amount: 5, currency: "USD", reason: "x", createdAt: T0 }),
+        ).toEqual({ ok: false, reason: "wallet_frozen" });
+        expect(await balance(a.walletId)).toBe(9_000);
+        expect(await balance(b.walletId)).toBe(11_000);
+        expect((await store.ledger.getPayment("pay_before"))!.status).toBe("completed");
+        expect(await store.ledger.setWalletStatus("wal_missing", "frozen")).toBeNull();
+        expect((await store.ledger.setWalletStatus(b.walletId, "active"))!.status).toBe("active");
+        expect((await store.ledger.reversePayment("pay_before", T0 + 6)).ok).toBe(true);
+        expect(await balance(b.walletId)).toBe(10_000);
+        await expectBalancedLedger();
+      });
+
+      it("lists a wallet's ledger entries newest first, with a cursor", async () => {
+        const a = await wallet(await user(), 1_000);
+        const b = await wallet(await user(), 0);
+        await transfer(a, b, 10, { paymentId: "pay_e1" });
+        await transfer(b, a, 3, { paymentId: "pay_e2" });
+        await store.ledger.fundWallet({ fundingId: "fnd_e", walletId: a.walletId, amount: 50, currency: "USD", reason: "r", createdAt: T0 + 9 });
+        const all = await store.ledger.listWalletEntries(a.walletId, { limit: 10 });
+        expect(all.data.map((e) => [e.amount, e.kind, e.refId])).toEqual([
+          [50, "funding", "fnd_e"],
+          [3, "payment", "pay_e2"],
+          [-10, "payment", "pay_e1"],
+          [1_000, "funding", a.walletId],
+        ]);
+        expect(all.data.every((e) => e.account === a.walletId && /^ent_\d+$/.test(e.entryId))).toBe(true);
+        expect(all.hasMore).toBe(false);
+        const p1 = await store.ledger.listWalletEntries(a.walletId, { limit: 3 });
+        expect(p1.hasMore).toBe(true);
+        const p2 = await store.ledger.listWalletEntries(a.walletId, { limit: 3, startingAfter: p1.data[2].entryId });
+        expect(p2.data.map((e) => e.refId)).toEqual([a.walletId]);
+        expect(p2.hasMore).toBe(false);
+        await expect(store.ledger.listWalletEntries(b.walletId, { limit: 3, startingAfter: p1.data[0].entryId })).rejects.toThrow(UnknownCursorError);
+        expect((await store.ledger.listWalletEntries("wal_none", { limit: 3 })).data).toEqual([]);
+      });
+
+      it("keeps an append-only audit log, listed newest first with a cursor", async () => {
+        const rec = (n: number) => ({
+          auditId: `aud_${n}`,
+          actor: "admin",
+          action: "wallet.fund",
+          target: `wal_${n}`,
+          requestId: `req_${n}`,
+          details: { amount: "1.00", n },
+          createdAt: T0 + n,
+        });
+        for (const n of [1, 2, 3]) await store.audit.append(rec(n));
+        const p1 = await store.audit.list({ limit: 2 });
+        expect(p1).toEqual({ data: [rec(3), rec(2)], hasMore: true });
+        expect(await store.audit.list({ limit: 2, startingAfter: "aud_2" })).toEqual({ data: [rec(1)], hasMore: false });
+        expect(await store.audit.list({ limit: 2, startingAfter: "aud_1" })).toEqual({ data: [], hasMore: false });
+        await expect(store.audit.list({ limit: 2, startingAfter: "aud_9" })).rejects.toThrow(UnknownCursorError);
       });
     });
   });

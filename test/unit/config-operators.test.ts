@@ -27,7 +27,7 @@ describe("configuration: operator key, metrics port, per-IP limit", () => {
     expect([c.ADMIN_API_KEY, c.METRICS_PORT, c.TRUST_PROXY, c.IP_RATE_LIMIT_POINTS]).toEqual(["k".repeat(24), 9464, 2, 10]);
     const short = errorOf({ ADMIN_API_KEY: "short-secret-key" });
     expect(short.variable).toBe("ADMIN_API_KEY");
-    expect(short.message).toMatch(/at least 24 characters/);
+    expect(short.message).toMatch(/at least 24 visible ASCII characters/);
     expect(short.message).not.toContain("short-secret-key");
     expect(errorOf({ METRICS_PORT: "70000" }).variable).toBe("METRICS_PORT");
     expect(errorOf({ METRICS_PORT: "http" }).variable).toBe("METRICS_PORT");

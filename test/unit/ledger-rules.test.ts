@@ -51,7 +51,7 @@ describe("record mapping", () => {
     const asRedis = Object.fromEntries(Object.entries(flat).filter(([, v]) => v !== null).map(([k, v]) => [k, String(v)]));
     expect(payoutRecord.from(asRedis)).toEqual(payout);
     const token = { tokenHash: "h", userId: "u", scopes: ["a", "b"], expiresAt: null, revoked: true, createdAt: 3 };
-    expect(tokenRecord.from(JSON.parse(JSON.stringify(tokenRecord.to(token))))).toEqual(token);
+    expect(tokenRecord.from(JSON.parse(JSON.stringify(tokenRecord.to(token))))).toEqual({ ...token, tokenId: "tok_h", revokedAt: null });
   });
   it("refuses a corrupt field instead of returning a wrong value", () => {
     expect(() => payoutRecord.from({ ...payoutRecord.to(payout), amount: "12.5" })).toThrow(CorruptRecordError);

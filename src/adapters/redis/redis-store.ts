@@ -31,6 +31,10 @@
  * | `{bg}:v1:idem:<len>:<scope>:<key>` | hash | idempotency record's fields; PEXPIRE'd at retention     |
  * | `{bg}:v1:idem_expiry`           | zset   | idempotency record key scored by its expiresAt           |
  * | `{bg}:v1:pbatch:…`, `pbatch_running`, `pitem:…` | | atomic payment batches' journal (redis-payment-batches.ts) |
+ * | `{bg}:v1:wallet_status`         | hash   | walletId → status, for wallets that are not active       |
+ *
+ * The admin operations' keys (client ids, token ids, fundings, the audit log, the credentials
+ * version) are listed in redis-admin.ts.
  *
  * ## Money
  *
@@ -105,6 +109,12 @@ import { SYSTEM_ACCOUNT_PREFIX, SYSTEM_FUNDING, SYSTEM_PAYOUTS_IN_FLIGHT, railAc
 import { isRedisUnavailable } from "./client.js";
 import type { PaymentBatchStore } from "../../ports/payment-batches.js";
 import { redisPaymentBatches } from "./redis-payment-batches.js";
+import { defineAdminScripts, redisAdminOps } from "./redis-admin.js";
+import type { ClientAdminOps, TokenAdminOps } from "../../ports/credentials-admin.js";
+import type { WalletAdminOps } from "../../ports/wallet-admin.js";
+import type { AuditStore } from "../../ports/audit.js";
+import { tokenIdOf } from "../../core/records.js";
+import { WALLET_STATUSES_THAT_MOVE } from "../../core/ledger-rules.js";
 
 /** The key layout's version: every key is under `{prefix}:v<LAYOUT_VERSION>:`. */
 export const LAYOUT_VERSION = 1;
@@ -138,6 +148,10 @@ end
 local function one_of(status, list)
   return string.find(' ' .. list .. ' ', ' ' .. status .. ' ', 1, true) ~= nil
 end
+-- True when the wallet's status (absent: active) is one money may move from or to.
+local function can_move(statuses, wallet, allowed)
+  return one_of(redis.call('HGET', statuses, wallet) or 'active', allowed)
+end
 local function entry(account, amount, kind, ref, now)
   return cjson.encode({account, amount, kind, ref, now})
 end
@@ -168,8 +182,9 @@ return 'ok'
 `;
 
 /**
- * KEYS: fromWallet, toWallet, payment, balances, accounts, entries
- * ARGV: fromWalletId, toWalletId, amount, currency, paymentId, now, ...payment hash field/value pairs
+ * KEYS: fromWallet, toWallet, payment, balances, accounts, entries, wallet_status
+ * ARGV: fromWalletId, toWalletId, amount, currency, paymentId, now, wallet statuses that move,
+ *       ...payment hash field/value pairs
  * Returns 'ok' (paid now), a failure reason, or {'exists', ...payment hash} (paid before: nothing moves).
  */
 const TRANSFER = `${LUA_PRELUDE}
@@ -182,6 +197,7 @@ local fc = redis.call('HGET', KEYS[1], 'currency')
 local tc = redis.call('HGET', KEYS[2], 'currency')
 if not fc or not tc then return 'not_found' end
 if fc ~= ARGV[4] or tc ~= ARGV[4] then return 'currency_mismatch' end
+if not can_move(KEYS[7], ARGV[1], ARGV[7]) or not can_move(KEYS[7], ARGV[2], ARGV[7]) then return 'wallet_frozen' end
 local amt = amount_of(ARGV[3])
 if not amt then return fail('invalid amount') end
 local fb = balance_of(KEYS[4], ARGV[1])
@@ -192,19 +208,20 @@ if ARGV[1] ~= ARGV[2] and tb + amt > MAX then return fail('balance would exceed 
 redis.call('HINCRBY', KEYS[4], ARGV[1], '-' .. ARGV[3])
 redis.call('HINCRBY', KEYS[4], ARGV[2], ARGV[3])
 move(KEYS[5], KEYS[6], ARGV[1], ARGV[2], ARGV[3], 'payment', ARGV[5], ARGV[6])
-redis.call('HSET', KEYS[3], unpack(ARGV, 7))
+redis.call('HSET', KEYS[3], unpack(ARGV, 8))
 return 'ok'
 `;
 
 /**
- * KEYS: payment, balances, accounts, entries
- * ARGV: paymentId, now, statuses a payment may be reversed from (space-separated)
+ * KEYS: payment, balances, accounts, entries, wallet_status
+ * ARGV: paymentId, now, statuses a payment may be reversed from (space-separated), wallet statuses that move
  * Returns a status string, or {'ok', ...payment hash} on success.
  */
 const REVERSE = `${LUA_PRELUDE}
 local p = redis.call('HMGET', KEYS[1], 'status', 'fromWalletId', 'toWalletId', 'amount')
 if not p[1] then return 'not_found' end
 if not one_of(p[1], ARGV[3]) then return 'payment_not_reversible' end
+if not can_move(KEYS[5], p[2], ARGV[4]) or not can_move(KEYS[5], p[3], ARGV[4]) then return 'wallet_frozen' end
 local amt = amount_of(p[4])
 if not amt then return fail('stored payment amount is invalid') end
 local fb = balance_of(KEYS[2], p[2])
@@ -222,8 +239,9 @@ return out
 `;
 
 /**
- * KEYS: wallet, payout, balances, accounts, entries
- * ARGV: walletId, amount, currency, payoutId, now, inFlightAccount, ...payout hash field/value pairs
+ * KEYS: wallet, payout, balances, accounts, entries, wallet_status
+ * ARGV: walletId, amount, currency, payoutId, now, inFlightAccount, wallet statuses that move,
+ *       ...payout hash field/value pairs
  * Returns 'ok' (begun now), a failure reason, or {'exists', ...payout hash} (in whatever state).
  */
 const BEGIN_PAYOUT = `${LUA_PRELUDE}
@@ -235,6 +253,7 @@ end
 local c = redis.call('HGET', KEYS[1], 'currency')
 if not c then return 'not_found' end
 if c ~= ARGV[3] then return 'currency_mismatch' end
+if not can_move(KEYS[6], ARGV[1], ARGV[7]) then return 'wallet_frozen' end
 local amt = amount_of(ARGV[2])
 if not amt then return fail('invalid amount') end
 local b = balance_of(KEYS[3], ARGV[1])
@@ -242,7 +261,7 @@ if not b then return fail('wallet without balance') end
 if b < amt then return 'insufficient_funds' end
 redis.call('HINCRBY', KEYS[3], ARGV[1], '-' .. ARGV[2])
 move(KEYS[4], KEYS[5], ARGV[1], ARGV[6], ARGV[2], 'payout', ARGV[4], ARGV[5])
-redis.call('HSET', KEYS[2], unpack(ARGV, 7))
+redis.call('HSET', KEYS[2], unpack(ARGV, 8))
 return 'ok'
 `;
 
@@ -291,10 +310,16 @@ table.insert(out, 1, 'ok')
 return out
 `;
 
-/** KEYS: token, user. ARGV: token JSON. A token must belong to an existing user (SQL: foreign key). */
+/**
+ * KEYS: token, user, token_id, user_tokens. ARGV: token JSON, tokenHash, tokenId, createdAt.
+ * A token must belong to an existing user (SQL: foreign key); its id names one token.
+ */
 const CREATE_TOKEN = `
 if redis.call('EXISTS', KEYS[2]) == 0 then return redis.error_reply('ERR batchgate: unknown user') end
+if redis.call('EXISTS', KEYS[3]) == 1 then return redis.error_reply('ERR batchgate: duplicate token id') end
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX') then return redis.error_reply('ERR batchgate: duplicate token') end
+redis.call('SET', KEYS[3], ARGV[2])
+redis.call('ZADD', KEYS[4], ARGV[4], ARGV[3])
 return 'ok'
 `;
 
@@ -338,11 +363,11 @@ return 0
 
 const SCRIPTS = {
   bgCreateWallet: { numberOfKeys: 6, lua: CREATE_WALLET },
-  bgTransfer: { numberOfKeys: 6, lua: TRANSFER },
-  bgReversePayment: { numberOfKeys: 4, lua: REVERSE },
-  bgBeginPayout: { numberOfKeys: 5, lua: BEGIN_PAYOUT },
+  bgTransfer: { numberOfKeys: 7, lua: TRANSFER },
+  bgReversePayment: { numberOfKeys: 5, lua: REVERSE },
+  bgBeginPayout: { numberOfKeys: 6, lua: BEGIN_PAYOUT },
   bgMovePayout: { numberOfKeys: 4, lua: MOVE_PAYOUT },
-  bgCreateToken: { numberOfKeys: 2, lua: CREATE_TOKEN },
+  bgCreateToken: { numberOfKeys: 4, lua: CREATE_TOKEN },
   bgIdemCas: { numberOfKeys: 2, lua: IDEM_CAS },
   bgIdemPurgeOne: { numberOfKeys: 2, lua: IDEM_PURGE_ONE },
 } as const;
@@ -391,8 +416,8 @@ function fieldsOrNull(h: Record<string, string>, idField: string): Fields | null
   return h[idField] === undefined ? null : h;
 }
 
-function walletOf(h: Record<string, string>, balance: string | null): Wallet {
-  return walletRecord.from({ ...h, balance: balance ?? undefined });
+function walletOf(h: Record<string, string>, balance: string | null, status: string | null): Wallet {
+  return walletRecord.from({ ...h, balance: balance ?? undefined, status: status ?? undefined });
 }
 
 /** Every method of a port, with Redis-unreachable errors rethrown as StoreUnavailableError. */
@@ -434,12 +459,14 @@ export class RedisStore implements Store {
       // Idempotent: redefining a name with the same script on a shared client is harmless.
       this.redis.defineCommand(name, { numberOfKeys: def.numberOfKeys, lua: def.lua });
     }
+    defineAdminScripts(this.redis);
     this.clients = guarded(this.clients, "clients");
     this.tokens = guarded(this.tokens, "tokens");
     this.idempotency = guarded(this.idempotency, "idempotency");
     this.meta = guarded(this.meta, "meta");
     this.ledger = guarded(this.ledger, "ledger");
     this.paymentBatches = redisPaymentBatches(this.redis, (...parts) => this.key(...parts));
+    this.audit = guarded(this.audit, "audit");
   }
 
   /** The atomic payment batches' journal (keys in src/adapters/redis/redis-payment-batches.ts). */
@@ -465,7 +492,15 @@ export class RedisStore implements Store {
     // Length-prefixed scope so (scope "a:b", key "c") and (scope "a", key "b:c") never collide.
     idem: (scope: string, key: string) => this.key("idem", String(scope.length), scope, key),
     idemExpiry: () => this.key("idem_expiry"),
+    walletStatus: () => this.key("wallet_status"),
   };
+
+  private readonly admin = redisAdminOps({
+    redis: () => this.redis,
+    key: (...parts) => this.key(...parts),
+    getWallet: (walletId) => this.ledger.getWallet(walletId),
+  });
+  readonly audit: AuditStore = this.admin.audit;
 
   private script(name: ScriptName, keys: string[], args: string[]): Promise<unknown> {
     const fn = (this.redis as unknown as Record<string, ScriptFn>)[name];
@@ -509,16 +544,23 @@ export class RedisStore implements Store {
     return s === null ? null : from(JSON.parse(s) as Fields);
   }
 
-  readonly clients: ClientStore = {
+  readonly clients: ClientStore & ClientAdminOps = {
+    ...this.admin.clients,
     createClient: async (c: ClientRecord) => {
       await this.setNew(this.k.client(c.clientId), JSON.stringify(clientRecord.to(c)), `client ${c.clientId}`);
     },
     findClient: async (clientId: number) => this.getRecord(this.k.client(clientId), clientRecord.from),
   };
 
-  readonly tokens: TokenStore = {
+  readonly tokens: TokenStore & TokenAdminOps = {
+    ...this.admin.tokens,
     createToken: async (t: TokenRecord) => {
-      await this.script("bgCreateToken", [this.k.token(t.tokenHash), this.k.user(t.userId)], [JSON.stringify(tokenRecord.to(t))]);
+      const tokenId = t.tokenId ?? tokenIdOf(t.tokenHash);
+      await this.script(
+        "bgCreateToken",
+        [this.k.token(t.tokenHash), this.k.user(t.userId), this.admin.keys.tokenId(tokenId), this.admin.keys.userTokens(t.userId)],
+        [JSON.stringify(tokenRecord.to(t)), t.tokenHash, tokenId, assertTime(t.createdAt, "createdAt")],
+      );
     },
     findToken: async (tokenHash: string) => this.getRecord(this.k.token(tokenHash), tokenRecord.from),
   };
@@ -602,7 +644,8 @@ export class RedisStore implements Store {
     },
   };
 
-  readonly ledger: LedgerStore = {
+  readonly ledger: LedgerStore & WalletAdminOps = {
+    ...this.admin.wallets,
     createUser: async (u: User) => {
       await this.setNew(this.k.user(u.userId), JSON.stringify(userRecord.to(u)), `user ${u.userId}`);
     },
@@ -615,14 +658,13 @@ export class RedisStore implements Store {
         [this.k.wallet(w.walletId), this.k.user(w.userId), this.k.userWallets(w.userId), ...this.ledgerKeys()],
         [w.walletId, w.userId, w.currency, String(funding), assertTime(w.createdAt, "createdAt"), SYSTEM_FUNDING],
       );
-      return { walletId: w.walletId, userId: w.userId, currency: w.currency, balance: funding, createdAt: w.createdAt };
+      return { walletId: w.walletId, userId: w.userId, currency: w.currency, balance: funding, status: "active", createdAt: w.createdAt };
     },
     getWallet: async (walletId: string): Promise<Wallet | null> => {
-      const [h, balance] = results(await this.redis.pipeline().hgetall(this.k.wallet(walletId)).hget(this.k.balances(), walletId).exec()) as [
-        Record<string, string>,
-        string | null,
-      ];
-      return h.walletId === undefined ? null : walletOf(h, balance);
+      const [h, balance, status] = results(
+        await this.redis.pipeline().hgetall(this.k.wallet(walletId)).hget(this.k.balances(), walletId).hget(this.k.walletStatus(), walletId).exec(),
+      ) as [Record<string, string>, string | null, string | null];
+      return h.walletId === undefined ? null : walletOf(h, balance, status);
     },
     listWallets: async (userId: string): Promise<Wallet[]> => {
       const ids = await this.redis.zrange(this.k.userWallets(userId), "0", "-1");
@@ -630,9 +672,11 @@ export class RedisStore implements Store {
       const p = this.redis.pipeline();
       for (const id of ids) p.hgetall(this.k.wallet(id));
       p.hmget(this.k.balances(), ...ids);
+      p.hmget(this.k.walletStatus(), ...ids);
       const res = results(await p.exec());
       const balances = res[ids.length] as (string | null)[];
-      return ids.map((_, i) => walletOf(res[i] as Record<string, string>, balances[i]));
+      const statuses = res[ids.length + 1] as (string | null)[];
+      return ids.map((_, i) => walletOf(res[i] as Record<string, string>, balances[i], statuses[i]));
     },
 
     transfer: async (req: TransferRequest): Promise<TransferOutcome> => {
@@ -653,12 +697,12 @@ export class RedisStore implements Store {
       };
       const r = await this.script(
         "bgTransfer",
-        [this.k.wallet(req.fromWalletId), this.k.wallet(req.toWalletId), this.k.payment(req.paymentId), ...this.ledgerKeys()],
-        [req.fromWalletId, req.toWalletId, amount, req.currency, req.paymentId, now, ...fieldList(paymentRecord.to(payment))],
+        [this.k.wallet(req.fromWalletId), this.k.wallet(req.toWalletId), this.k.payment(req.paymentId), ...this.ledgerKeys(), this.k.walletStatus()],
+        [req.fromWalletId, req.toWalletId, amount, req.currency, req.paymentId, now, WALLET_STATUSES_THAT_MOVE.join(" "), ...fieldList(paymentRecord.to(payment))],
       );
       if (r === "ok") return { ok: true, payment };
       if (Array.isArray(r) && r[0] === "exists") return { ok: true, payment: paymentRecord.from(pairsToHash(r, 1)) };
-      if (r === "not_found" || r === "insufficient_funds" || r === "currency_mismatch") return { ok: false, reason: r };
+      if (r === "not_found" || r === "insufficient_funds" || r === "currency_mismatch" || r === "wallet_frozen") return { ok: false, reason: r };
       throw new Error(`unexpected transfer reply ${String(r)}`);
     },
     getPayment: async (paymentId: string): Promise<Payment | null> => {
@@ -669,11 +713,11 @@ export class RedisStore implements Store {
     reversePayment: async (paymentId: string, now: number): Promise<ReverseOutcome> => {
       const r = await this.script(
         "bgReversePayment",
-        [this.k.payment(paymentId), ...this.ledgerKeys()],
-        [paymentId, assertTime(now, "now"), paymentStatusesBefore("reversed").join(" ")],
+        [this.k.payment(paymentId), ...this.ledgerKeys(), this.k.walletStatus()],
+        [paymentId, assertTime(now, "now"), paymentStatusesBefore("reversed").join(" "), WALLET_STATUSES_THAT_MOVE.join(" ")],
       );
       if (Array.isArray(r) && r[0] === "ok") return { ok: true, payment: paymentRecord.from(pairsToHash(r, 1)) };
-      if (r === "not_found" || r === "payment_not_reversible" || r === "insufficient_funds") return { ok: false, reason: r };
+      if (r === "not_found" || r === "payment_not_reversible" || r === "insufficient_funds" || r === "wallet_frozen") return { ok: false, reason: r };
       throw new Error(`unexpected reverse reply ${String(r)}`);
     },
 
@@ -698,12 +742,12 @@ export class RedisStore implements Store {
       };
       const r = await this.script(
         "bgBeginPayout",
-        [this.k.wallet(req.walletId), this.k.payout(req.payoutId), ...this.ledgerKeys()],
-        [req.walletId, amount, req.currency, req.payoutId, now, SYSTEM_PAYOUTS_IN_FLIGHT, ...fieldList(payoutRecord.to(payout))],
+        [this.k.wallet(req.walletId), this.k.payout(req.payoutId), ...this.ledgerKeys(), this.k.walletStatus()],
+        [req.walletId, amount, req.currency, req.payoutId, now, SYSTEM_PAYOUTS_IN_FLIGHT, WALLET_STATUSES_THAT_MOVE.join(" "), ...fieldList(payoutRecord.to(payout))],
       );
       if (r === "ok") return { ok: true, payout };
       if (Array.isArray(r) && r[0] === "exists") return { ok: true, payout: payoutRecord.from(pairsToHash(r, 1)) };
-      if (r === "not_found" || r === "insufficient_funds" || r === "currency_mismatch") return { ok: false, reason: r };
+      if (r === "not_found" || r === "insufficient_funds" || r === "currency_mismatch" || r === "wallet_frozen") return { ok: false, reason: r };
       throw new Error(`unexpected payout reply ${String(r)}`);
     },
     settlePayout: async (payoutId: string, s: PayoutSettlement, now: number): Promise<Payout | null> => {

@@ -81,6 +81,25 @@ CREATE TABLE payment_item_keys (
   PRIMARY KEY (scope, key));
 `,
   },
+  {
+    version: 5,
+    name: "admin: client and wallet status, token ids and revocation time, fundings, audit log",
+    sql: `
+ALTER TABLE clients ADD COLUMN status TEXT NOT NULL DEFAULT 'active';
+ALTER TABLE tokens ADD COLUMN token_id TEXT;
+ALTER TABLE tokens ADD COLUMN revoked_at INTEGER;
+UPDATE tokens SET token_id = 'tok_' || substr(token_hash, 1, 26) WHERE token_id IS NULL;
+CREATE UNIQUE INDEX tokens_token_id ON tokens(token_id);
+CREATE INDEX tokens_user ON tokens(user_id, created_at);
+ALTER TABLE wallets ADD COLUMN status TEXT NOT NULL DEFAULT 'active';
+CREATE TABLE fundings (
+  funding_id TEXT PRIMARY KEY, wallet_id TEXT NOT NULL REFERENCES wallets(wallet_id),
+  amount INTEGER NOT NULL CHECK (amount > 0), currency TEXT NOT NULL, reason TEXT NOT NULL, created_at INTEGER NOT NULL);
+CREATE TABLE admin_audit (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, audit_id TEXT NOT NULL UNIQUE, actor TEXT NOT NULL, action TEXT NOT NULL,
+  target TEXT NOT NULL, request_id TEXT NOT NULL, details TEXT NOT NULL, created_at INTEGER NOT NULL);
+`,
+  },
 ];
 
 export class MigrationError extends Error {

@@ -26,7 +26,7 @@ import type {
 import type { PaymentBatchStore } from "../../ports/payment-batches.js";
 import type { Store } from "../../ports/store.js";
 import { claimedRecord, decideClaim, holdsClaim } from "../../core/idempotency-rules.js";
-import { canMovePayment, canMovePayout, PAYOUT_MOVEMENTS } from "../../core/ledger-rules.js";
+import { canMovePayment, canMovePayout, PAYOUT_MOVEMENTS, walletCanMove } from "../../core/ledger-rules.js";
 import {
   clientRecord,
   type Fields,
@@ -41,6 +41,7 @@ import {
 import type { SqlDriver, SqlRow, SqlValue } from "./driver.js";
 import { migrate } from "./migrations.js";
 import { sqlPaymentBatches } from "./sql-payment-batches.js";
+import { sqlAdminOps } from "./sql-admin.js";
 
 import { SYSTEM_FUNDING, SYSTEM_PAYOUTS_IN_FLIGHT, railAccount } from "../ledger-accounts.js";
 
@@ -108,7 +109,11 @@ export class SqlStore implements Store {
     this.db.run("UPDATE wallets SET balance = balance + ? WHERE wallet_id = ?", [amount, walletId]);
   }
 
+  private readonly admin = sqlAdminOps(() => this.db);
+  readonly audit = this.admin.audit;
+
   readonly clients = {
+    ...this.admin.clients,
     createClient: async (c: ClientRecord) => {
       this.db.run(SQL.insertClient, valuesOf(clientRecord.to(c), clientRecord.fields));
     },
@@ -116,6 +121,7 @@ export class SqlStore implements Store {
   };
 
   readonly tokens = {
+    ...this.admin.tokens,
     createToken: async (t: TokenRecord) => {
       this.db.run(SQL.insertToken, valuesOf(tokenRecord.to(t), tokenRecord.fields));
     },
@@ -166,6 +172,7 @@ export class SqlStore implements Store {
   };
 
   readonly ledger = {
+    ...this.admin.wallets,
     createUser: async (u: User) => {
       this.db.run(SQL.insertUser, valuesOf(userRecord.to(u), userRecord.fields));
     },
@@ -173,7 +180,7 @@ export class SqlStore implements Store {
     createWallet: async (w: Omit<Wallet, "balance">, funding: number): Promise<Wallet> =>
       this.tx(() => {
         assertMinorUnits(funding, true);
-        const wallet: Wallet = { walletId: w.walletId, userId: w.userId, currency: w.currency, balance: funding, createdAt: w.createdAt };
+        const wallet: Wallet = { walletId: w.walletId, userId: w.userId, currency: w.currency, balance: funding, status: "active", createdAt: w.createdAt };
         this.db.run(SQL.insertWallet, valuesOf(walletRecord.to(wallet), walletRecord.fields));
         if (funding > 0) this.move(SYSTEM_FUNDING, w.walletId, funding, "funding", w.walletId, w.createdAt);
         return wallet;
@@ -191,6 +198,7 @@ export class SqlStore implements Store {
         const to = this.walletRow(req.toWalletId);
         if (!from || !to) return { ok: false, reason: "not_found" };
         if (from.currency !== req.currency || to.currency !== req.currency) return { ok: false, reason: "currency_mismatch" };
+        if (!walletCanMove(from.status) || !walletCanMove(to.status)) return { ok: false, reason: "wallet_frozen" };
         if (!this.debit(from.walletId, req.amount)) return { ok: false, reason: "insufficient_funds" };
         this.credit(to.walletId, req.amount);
         this.move(from.walletId, to.walletId, req.amount, "payment", req.paymentId, req.now);
@@ -215,6 +223,9 @@ export class SqlStore implements Store {
         const p = this.paymentRow(paymentId);
         if (!p) return { ok: false, reason: "not_found" };
         if (!canMovePayment(p.status, "reversed")) return { ok: false, reason: "payment_not_reversible" };
+        if (!walletCanMove(this.walletRow(p.fromWalletId)?.status) || !walletCanMove(this.walletRow(p.toWalletId)?.status)) {
+          return { ok: false, reason: "wallet_frozen" };
+        }
         if (!this.debit(p.toWalletId, p.amount)) return { ok: false, reason: "insufficient_funds" };
         this.credit(p.fromWalletId, p.amount);
         this.move(p.toWalletId, p.fromWalletId, p.amount, "reversal", p.paymentId, now);
@@ -230,6 +241,7 @@ export class SqlStore implements Store {
         const w = this.walletRow(req.walletId);
         if (!w) return { ok: false, reason: "not_found" };
         if (w.currency !== req.currency) return { ok: false, reason: "currency_mismatch" };
+        if (!walletCanMove(w.status)) return { ok: false, reason: "wallet_frozen" };
         if (!this.debit(w.walletId, req.amount)) return { ok: false, reason: "insufficient_funds" };
         this.move(w.walletId, SYSTEM_PAYOUTS_IN_FLIGHT, req.amount, "payout", req.payoutId, req.now);
         const payout: Payout = {
