@@ -65,9 +65,14 @@ async function time(label: string, n: number, fn: (i: number) => unknown, per = 
 
 console.log(`Batchgate microbench — Node ${process.version}; CPU µs per /wallet/find call (lower is better)\n`);
 console.log("Pieces, one call's worth each:");
-await time("sha256 hex of the access token (node:crypto createHash)", 300_000, (i) => nodeHasher.sha256Hex(users[i % USERS].token));
+await time("sha256 hex of the access token (node:crypto one-shot hash)", 300_000, (i) => nodeHasher.sha256Hex(users[i % USERS].token));
 const limiter = memoryRateLimiter("token", 1_000_000_000, 60);
-await time("token rate limiter consume (rate-limiter-flexible memory)", 300_000, (i) => limiter.consume(users[i % USERS].hash, 1));
+await time("token rate limiter consumeSync (in-memory fixed window)", 300_000, (i) => limiter.consumeSync!(users[i % USERS].hash, 1));
+const session = await services.auth.session();
+await services.auth.principalFor(users[0].hash, session);
+for (const u of users) await services.auth.principalFor(u.hash, session);
+await time("auth.principalFor from the exact principal cache (current session)", 300_000, (i) => services.auth.principalFor(users[i % USERS].hash, session));
+await time("store.tokens.credentialsVersion (SQLite; once per batch) ÷ 50", 100_000, () => services.store.tokens.credentialsVersion(), 50);
 await time("store.tokens.findToken (SQLite, autocommit read)", 100_000, (i) => services.store.tokens.findToken(users[i % USERS].hash));
 await time("store.ledger.getWallet (SQLite, autocommit read)", 100_000, (i) => services.store.ledger.getWallet(users[i % USERS].wallet));
 const walletFind = lookupHandlers.find((h) => h.name === "/wallet/find")!;
@@ -76,7 +81,7 @@ await time("zod: parseBatchEnvelope (whole 50-call envelope) ÷ 50", 5_000, () =
 await time("JSON.parse of the batch body ÷ 50", 10_000, () => JSON.parse(batchBody), 50);
 const sampleResult = { calls: calls.map((c, i) => ({ call: c.call, reference_id: c.reference_id, status: 200, response: { wallet_id: users[i].wallet, user_id: "usr_x", currency: "USD", balance: "1000.00", created_at: new Date().toISOString() } })), request_id: "req_x" };
 await time("JSON.stringify of the batch response ÷ 50", 10_000, () => JSON.stringify(sampleResult), 50);
-await time("runHandler scaffolding: AbortController + setTimeout/clearTimeout + Promise.race", 200_000, async () => {
+await time("for comparison, per-call scaffolding: AbortController + setTimeout/clearTimeout + Promise.race", 200_000, async () => {
   const controller = new AbortController();
   let timer: ReturnType<typeof setTimeout> | undefined;
   const stop = new Promise((resolve) => {
@@ -90,7 +95,7 @@ await time("runHandler scaffolding: AbortController + setTimeout/clearTimeout + 
   return v;
 });
 const inflight = new PQueue({ concurrency: 256 });
-await time("p-queue: new per-batch PQueue + 50 × (queue.add → inflight.add) ÷ 50", 5_000, async () => {
+await time("for comparison, p-queue: new per-batch PQueue + 50 × (queue.add → inflight.add) ÷ 50", 5_000, async () => {
   const q = new PQueue({ concurrency: 10 });
   await Promise.all(calls.map(() => q.add(() => inflight.add(async () => undefined))));
 }, 50);
@@ -99,7 +104,7 @@ console.log("\nSQLite variants (raw better-sqlite3 on a copy of the same file):"
 const raw = new Database(join(config.DATA_DIR, "batchgate.sqlite"));
 const tokenStmt = raw.prepare("SELECT * FROM tokens WHERE token_hash = ?");
 const walletStmt = raw.prepare("SELECT * FROM wallets WHERE wallet_id = ?");
-await time("token + wallet lookups, autocommit (WAL, as today)", 100_000, (i) => {
+await time("token + wallet lookups, autocommit (WAL; what a single call does)", 100_000, (i) => {
   tokenStmt.get(users[i % USERS].hash);
   walletStmt.get(users[i % USERS].wallet);
 });
@@ -128,7 +133,7 @@ const tokenCache = new Map(users.map((u) => [u.hash, { userId: "usr", scopes: ne
 await time("token lookup from an in-process Map (cache hit) instead", 300_000, (i) => tokenCache.get(users[i % USERS].hash));
 
 console.log("\nWhole paths for one 50-call batch, ÷ 50:");
-await time("engine.runBatch (auth, limiter, queues, zod, handler, SQLite)", 3_000, () => services.engine.runBatch(calls, ctx), 50);
+await time("engine.runBatch (version read, auth, limiter, zod, handler, SQLite)", 3_000, () => services.engine.runBatch(calls, ctx), 50);
 await time("app.fetch(POST /batch/create) — Hono app, no socket", 3_000, async () => {
   const r = await app.fetch(new Request("http://127.0.0.1/batch/create", { method: "POST", headers: { "content-type": "application/json" }, body: batchBody }));
   await r.text();

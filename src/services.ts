@@ -7,7 +7,6 @@
  * - GatewayServices: what the routes get (auth, idempotency, the engine...);
  * - CallServices (src/core/call-contract.ts): what a handler gets.
  */
-import PQueue from "p-queue";
 import type { GatewayConfig } from "./config.js";
 import { AdminService } from "./core/admin.js";
 import { Authenticator } from "./core/auth.js";
@@ -91,15 +90,13 @@ export function createServices(deps: GatewayPorts): GatewayServices {
     clock,
     fetch: deps.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => fetch(input, init)),
   };
-  const inflight = new PQueue({ concurrency: deps.config.MAX_INFLIGHT_CALLS });
-  deps.metrics.gaugeFrom("batchgate_calls_in_flight", () => inflight.pending);
-  deps.metrics.gaugeFrom("batchgate_calls_queued", () => inflight.size);
   const engine = new BatchEngine({
     handlers: deps.handlers,
     auth,
     tokenLimiter: deps.tokenLimiter,
     services: callServices,
-    inflight,
+    inflight: { concurrency: deps.config.MAX_INFLIGHT_CALLS },
+    readSnapshot: (fn) => deps.store.readSnapshot(fn),
     options: {
       batchConcurrency: deps.config.BATCH_CONCURRENCY,
       callTimeoutMs: deps.config.CALL_TIMEOUT_MS,
@@ -107,6 +104,8 @@ export function createServices(deps: GatewayPorts): GatewayServices {
     },
     observer: callMetrics(deps.metrics, deps.handlers),
   });
+  deps.metrics.gaugeFrom("batchgate_calls_in_flight", () => engine.inflightCalls);
+  deps.metrics.gaugeFrom("batchgate_calls_queued", () => engine.queuedCalls);
   const idempotency = new Idempotency(deps.store.idempotency, deps.hasher, clock, deps.logger, {
     retentionMs: deps.config.IDEMPOTENCY_RETENTION_S * 1000,
     leaseMs: deps.config.IDEMPOTENCY_LEASE_MS,

@@ -12,6 +12,23 @@ import { timingSafeEqual } from "./secrets.js";
 // A hash no secret produces, compared against when the client does not exist.
 const ABSENT_HASH = "0".repeat(64);
 
+/** Principals kept at most; the cache starts over when full. */
+const PRINCIPAL_CACHE_MAX = 100_000;
+
+/**
+ * The credentials version read once at the start of a batch (TokenStore.credentialsVersion).
+ * Principals are served from the cache only while it equals the version the cache was filled
+ * under, so a revocation committed before the read is always seen.
+ */
+export interface AuthSession {
+  readonly version: string | null;
+}
+
+interface CachedPrincipal {
+  principal: Principal;
+  expiresAt: number | null;
+}
+
 export class Authenticator {
   constructor(
     private readonly clients: ClientStore,
@@ -32,13 +49,49 @@ export class Authenticator {
     return client;
   }
 
-  /** Resolves a token (by its hash) to a principal; throws invalid_token otherwise. */
-  async principalFor(tokenHash: string): Promise<Principal> {
-    const t = await this.tokens.findToken(tokenHash);
-    if (!t || t.revoked || (t.expiresAt !== null && t.expiresAt <= this.clock.now())) {
-      throw new GatewayError("invalid_token");
+  private readonly cache = new Map<string, CachedPrincipal>();
+  private cacheVersion: string | null = null;
+
+  /**
+   * Reads the credentials version (one store read) for the calls about to be admitted. When it
+   * differs from the version the cache was filled under, the cache is emptied first.
+   */
+  async session(): Promise<AuthSession> {
+    const version = await this.tokens.credentialsVersion();
+    if (version !== this.cacheVersion) {
+      this.cache.clear();
+      this.cacheVersion = version;
     }
-    return { userId: t.userId, scopes: new Set(t.scopes) };
+    return { version };
+  }
+
+  /**
+   * Resolves a token (by its hash) to a principal; throws invalid_token otherwise. With a session
+   * whose version is still current, a cached principal is used (synchronously) and its expiry is
+   * checked against the clock; otherwise the token is read from the store, and cached only if
+   * the session is still current: the record was read after the version, so it is at least as
+   * new as that version. Only valid tokens are cached.
+   */
+  principalFor(tokenHash: string, session?: AuthSession): Principal | Promise<Principal> {
+    const current = session !== undefined && session.version !== null && session.version === this.cacheVersion;
+    if (current) {
+      const hit = this.cache.get(tokenHash);
+      if (hit) {
+        if (hit.expiresAt !== null && hit.expiresAt <= this.clock.now()) throw new GatewayError("invalid_token");
+        return hit.principal;
+      }
+    }
+    return this.tokens.findToken(tokenHash).then((t) => {
+      if (!t || t.revoked || (t.expiresAt !== null && t.expiresAt <= this.clock.now())) {
+        throw new GatewayError("invalid_token");
+      }
+      const principal: Principal = { userId: t.userId, scopes: new Set(t.scopes) };
+      if (current && session.version === this.cacheVersion) {
+        if (this.cache.size >= PRINCIPAL_CACHE_MAX) this.cache.clear();
+        this.cache.set(tokenHash, { principal, expiresAt: t.expiresAt });
+      }
+      return principal;
+    });
   }
 }
 

@@ -66,6 +66,11 @@ export interface HandlerDef<P = unknown, R = unknown> {
   schema: ZodType<P>;
   /** The response's schema: describes the call in the OpenAPI document and types the client. */
   response?: ZodType<R>;
+  /**
+   * run() only reads the store. The engine then starts it inside the batch's read snapshot
+   * (Store.readSnapshot), where the reads it makes before its first await share one transaction.
+   */
+  readOnly?: boolean;
   run(params: P, ctx: CallContext): Promise<R>;
   /**
    * Undoes a successful run (`result` is what run returned) when a later call of an atomic batch

@@ -15,7 +15,8 @@ export type EffectOf =
   /** Call `index` of a batch whose own ref is `batchRef`. */
   | { batchRef: string; index: number };
 
-export async function effectRef(sha256Hex: Sha256Hex, of: EffectOf): Promise<string> {
+/** Synchronous when the hasher is (Node), so a batch's calls need no promise for it. */
+export function effectRef(sha256Hex: Sha256Hex, of: EffectOf): Promise<string> | string {
   if ("batchRef" in of) return sha256Hex(`${of.batchRef}:${of.index}`);
   return sha256Hex(["ref", of.scope, of.key, of.fingerprint].join("\n"));
 }

@@ -62,7 +62,7 @@ export class Idempotency {
   }
 
   /** The stable id of a request's effects under a key (src/core/effect-ref.ts). */
-  effectRef(of: EffectOf): Promise<string> {
+  async effectRef(of: EffectOf): Promise<string> {
     return effectRef((text) => this.hasher.sha256Hex(text), of);
   }
 

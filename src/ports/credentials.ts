@@ -37,11 +37,25 @@ export interface ClientStore {
 }
 
 export interface TokenStore {
+  /** Also bumps the credentials version, in the same transaction or script. */
   createToken(token: TokenRecord): Promise<void>;
   findToken(tokenHash: string): Promise<TokenRecord | null>;
   /**
-   * Revokes the token and bumps the credentials version in the same transaction or script; true
-   * when this call revoked it, false when it is unknown or was already revoked.
+   * Revokes the token (recording `now` as its revocation time) and bumps the credentials version
+   * in the same transaction or script; true when this call revoked it, false when it is unknown
+   * or was already revoked.
    */
   revokeToken(tokenHash: string, now: number): Promise<boolean>;
+  /**
+   * Sets the token's expiry to `at` (epoch ms; it stops working from then on) and bumps the
+   * credentials version in the same transaction or script. False when no such token exists.
+   */
+  expireToken(tokenHash: string, at: number): Promise<boolean>;
+  /**
+   * An opaque value that changes whenever any token is created, revoked or re-expired (and that
+   * never comes back after a wipe of the store: it carries a random epoch). Null when the store
+   * has none yet. A cache of principals is exact as long as it is used only while this value
+   * equals the one read before the cached records were read.
+   */
+  credentialsVersion(): Promise<string | null>;
 }

@@ -24,7 +24,7 @@ export const METRICS = {
   batchgate_call_duration_seconds: { kind: "histogram", help: "Time from a call's start to its result, by call name.", labels: ["call"], buckets: LATENCY_BUCKETS },
   batchgate_batch_size: { kind: "histogram", help: "Calls per batch request.", labels: [], buckets: [1, 2, 5, 10, 20, 30, 40, 50, 100, 250, 1000] },
   batchgate_calls_in_flight: { kind: "gauge", help: "Calls executing now (process-wide cap MAX_INFLIGHT_CALLS).", labels: [] },
-  batchgate_calls_queued: { kind: "gauge", help: "Calls waiting for a place under the process-wide cap.", labels: [] },
+  batchgate_calls_queued: { kind: "gauge", help: "Batches and single calls waiting for a place under the process-wide cap (each waits for one call at a time).", labels: [] },
   batchgate_rate_limit_rejections_total: { kind: "counter", help: "Requests or calls refused by a rate limit, by policy (client, token, ip).", labels: ["policy"] },
   batchgate_idempotency_total: { kind: "counter", help: "Idempotency outcomes that did not run the request: replay, in_use (409), reused (422).", labels: ["result"] },
   batchgate_store_errors_total: { kind: "counter", help: "Operations that failed because a store could not be reached (answered 503).", labels: [] },

@@ -18,4 +18,9 @@ export interface RateDecision {
 
 export interface RateLimiter {
   consume(key: string, points: number): Promise<RateDecision>;
+  /**
+   * The same decision, synchronously, for limiters that keep their counters in process; absent
+   * otherwise. Callers use it when present to avoid a promise per call.
+   */
+  consumeSync?(key: string, points: number): RateDecision;
 }

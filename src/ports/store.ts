@@ -23,6 +23,12 @@ export interface Store {
   paymentBatches: PaymentBatchStore;
   /** The operators' audit log. */
   audit: AuditStore;
+  /**
+   * Runs fn (synchronous) in one read transaction when the store has synchronous transactions
+   * (SQLite), so its point reads share one snapshot and one lock; other stores just call fn.
+   * fn must not write.
+   */
+  readSnapshot<T>(fn: () => T): T;
   /** Cheap round trip for /readyz. */
   ping(): Promise<void>;
   close(): Promise<void>;

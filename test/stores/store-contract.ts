@@ -116,6 +116,58 @@ export function defineStoreContract(name: string, factory: StoreFactory): void {
         ).rejects.toThrow();
         expect(await store.tokens.findToken("e".repeat(64))).toBeNull();
       });
+      it("revokes and re-expires a token, bumping the credentials version with each change (and only then)", async () => {
+        const u = await user();
+        const t: TokenRecord = { tokenHash: "4".repeat(64), userId: u, scopes: ["wallets:read"], expiresAt: null, revoked: false, createdAt: T0 };
+        const v0 = await store.tokens.credentialsVersion();
+        await store.tokens.createToken(t);
+        const v1 = await store.tokens.credentialsVersion();
+        expect(v1).not.toBeNull();
+        expect(v1).not.toBe(v0);
+        // Reading changes nothing.
+        await store.tokens.findToken(t.tokenHash);
+        expect(await store.tokens.credentialsVersion()).toBe(v1);
+
+        expect(await store.tokens.expireToken(t.tokenHash, T0 + 5000)).toBe(true);
+        expect(await store.tokens.findToken(t.tokenHash)).toMatchObject({ ...t, expiresAt: T0 + 5000 });
+        const v2 = await store.tokens.credentialsVersion();
+        expect(v2).not.toBe(v1);
+
+        expect(await store.tokens.revokeToken(t.tokenHash, T0 + 6000)).toBe(true);
+        expect(await store.tokens.findToken(t.tokenHash)).toMatchObject({ ...t, expiresAt: T0 + 5000, revoked: true, revokedAt: T0 + 6000 });
+        const v3 = await store.tokens.credentialsVersion();
+        expect([v0, v1, v2]).not.toContain(v3);
+
+        // An unknown token: false, nothing changes, the version stays.
+        expect(await store.tokens.revokeToken("5".repeat(64), T0)).toBe(false);
+        expect(await store.tokens.expireToken("5".repeat(64), T0)).toBe(false);
+        expect(await store.tokens.findToken("5".repeat(64))).toBeNull();
+        expect(await store.tokens.credentialsVersion()).toBe(v3);
+        // A failed create (duplicate) does not bump it either.
+        await expect(store.tokens.createToken(t)).rejects.toThrow();
+        expect(await store.tokens.credentialsVersion()).toBe(v3);
+      });
+      it("concurrent changes to tokens each bump the version once and none is lost", async () => {
+        const u = await user();
+        const hashes = ["6", "7", "8", "9"].map((c) => c.repeat(64));
+        for (const h of hashes) await store.tokens.createToken({ tokenHash: h, userId: u, scopes: [], expiresAt: null, revoked: false, createdAt: T0 });
+        const before = await store.tokens.credentialsVersion();
+        const [epoch, n] = before!.split(":");
+        await Promise.all(hashes.flatMap((h, i) => [store.tokens.revokeToken(h, T0), store.tokens.expireToken(h, T0 + i)]));
+        for (const [i, h] of hashes.entries()) expect(await store.tokens.findToken(h)).toMatchObject({ revoked: true, expiresAt: T0 + i });
+        expect(await store.tokens.credentialsVersion()).toBe(`${epoch}:${Number(n) + 8}`);
+      });
+      it("runs a read snapshot's function and returns its value", async () => {
+        const u = await user();
+        const w = await wallet(u, 500);
+        const got = store.readSnapshot(() => store.ledger.getWallet(w.walletId));
+        expect(await got).toMatchObject({ walletId: w.walletId, balance: 500 });
+        expect(store.readSnapshot(() => 42)).toBe(42);
+        expect(() => store.readSnapshot(() => { throw new Error("inside"); })).toThrow("inside");
+        // The store is still usable (no transaction left open).
+        expect(await balance(w.walletId)).toBe(500);
+        await expect(store.ledger.transfer({ paymentId: "pay_snap", userId: u, fromWalletId: w.walletId, toWalletId: (await wallet(u, 0)).walletId, amount: 1, currency: "USD", description: null, now: T0 })).resolves.toMatchObject({ ok: true });
+      });
     });
 
     describe("users and wallets", () => {

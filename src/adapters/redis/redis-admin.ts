@@ -13,7 +13,8 @@
  * | `funding:<fundingId>`            | hash   | the funding's fields                                   |
  * | `audit`                          | list   | audit records as JSON, oldest first                    |
  * | `audit_index`                    | hash   | auditId → its 1-based position in `audit`              |
- * | `credentials_version`            | string | bumped (INCR) with every revocation, disable, rotation |
+ * | `credentials_version`            | string | bumped (INCR) with every token created, revoked or re-expired, and every disable or rotation |
+ * | `credentials_epoch`              | string | random, set once: the version never repeats after a wipe |
  *
  * Client and token records are JSON strings; they change by compare-and-set scripts (the record
  * is rewritten only if it is still the one read, and the credentials version is bumped in the
@@ -25,6 +26,7 @@
  * in a long journal costs a long scan: the listing is an operator's tool, not a hot path.
  */
 import type { Redis } from "ioredis";
+import type { TokenStore } from "../../ports/credentials.js";
 import type { AuditRecord, AuditStore } from "../../ports/audit.js";
 import type { ClientRecord, ClientStatus, TokenRecord } from "../../ports/credentials.js";
 import { type ClientAdminOps, FIRST_CLIENT_ID, type TokenAdminOps } from "../../ports/credentials-admin.js";
@@ -138,6 +140,7 @@ export function redisAdminOps({ redis, key, getWallet }: RedisAdminDeps) {
     audit: () => key("audit"),
     auditIndex: () => key("audit_index"),
     version: () => key("credentials_version"),
+    epoch: () => key("credentials_epoch"),
   };
 
   /** Rewrites a JSON record by compare-and-set (bumping the credentials version); null when absent, the record unchanged when `change` says so. */
@@ -179,7 +182,20 @@ export function redisAdminOps({ redis, key, getWallet }: RedisAdminDeps) {
     },
   };
 
-  const tokens: TokenAdminOps & { revokeToken(tokenHash: string, now: number): Promise<boolean> } = {
+  const tokens: TokenAdminOps & Pick<TokenStore, "revokeToken" | "expireToken" | "credentialsVersion"> = {
+    expireToken: async (tokenHash: string, at: number) => {
+      const r = await casRecord(k.token(tokenHash), tokenRecord.from, (t) => tokenRecord.to({ ...t, expiresAt: at }));
+      return r !== null && r.after !== null;
+    },
+    credentialsVersion: async () => {
+      let [epoch, version] = await redis().mget(k.epoch(), k.version());
+      if (epoch === null) {
+        // The first reader fixes the epoch; every reader then sees the same one.
+        await redis().set(k.epoch(), Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, "0")).join(""), "NX");
+        [epoch, version] = await redis().mget(k.epoch(), k.version());
+      }
+      return `${epoch}:${version ?? "0"}`;
+    },
     revokeToken: async (tokenHash: string, now: number) => {
       const r = await casRecord(k.token(tokenHash), tokenRecord.from, (t) => (t.revoked ? null : tokenRecord.to({ ...t, revoked: true, revokedAt: now })));
       return r !== null && r.after !== null;

@@ -311,8 +311,9 @@ return out
 `;
 
 /**
- * KEYS: token, user, token_id, user_tokens. ARGV: token JSON, tokenHash, tokenId, createdAt.
- * A token must belong to an existing user (SQL: foreign key); its id names one token.
+ * KEYS: token, user, token_id, user_tokens, credentials_version. ARGV: token JSON, tokenHash,
+ * tokenId, createdAt. A token must belong to an existing user (SQL: foreign key); its id names one
+ * token; the credentials version is bumped in the same script (the principal cache's key).
  */
 const CREATE_TOKEN = `
 if redis.call('EXISTS', KEYS[2]) == 0 then return redis.error_reply('ERR batchgate: unknown user') end
@@ -320,6 +321,7 @@ if redis.call('EXISTS', KEYS[3]) == 1 then return redis.error_reply('ERR batchga
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX') then return redis.error_reply('ERR batchgate: duplicate token') end
 redis.call('SET', KEYS[3], ARGV[2])
 redis.call('ZADD', KEYS[4], ARGV[4], ARGV[3])
+redis.call('INCR', KEYS[5])
 return 'ok'
 `;
 
@@ -367,7 +369,7 @@ const SCRIPTS = {
   bgReversePayment: { numberOfKeys: 5, lua: REVERSE },
   bgBeginPayout: { numberOfKeys: 6, lua: BEGIN_PAYOUT },
   bgMovePayout: { numberOfKeys: 4, lua: MOVE_PAYOUT },
-  bgCreateToken: { numberOfKeys: 4, lua: CREATE_TOKEN },
+  bgCreateToken: { numberOfKeys: 5, lua: CREATE_TOKEN },
   bgIdemCas: { numberOfKeys: 2, lua: IDEM_CAS },
   bgIdemPurgeOne: { numberOfKeys: 2, lua: IDEM_PURGE_ONE },
 } as const;
@@ -558,7 +560,7 @@ export class RedisStore implements Store {
       const tokenId = t.tokenId ?? tokenIdOf(t.tokenHash);
       await this.script(
         "bgCreateToken",
-        [this.k.token(t.tokenHash), this.k.user(t.userId), this.admin.keys.tokenId(tokenId), this.admin.keys.userTokens(t.userId)],
+        [this.k.token(t.tokenHash), this.k.user(t.userId), this.admin.keys.tokenId(tokenId), this.admin.keys.userTokens(t.userId), this.admin.keys.version()],
         [JSON.stringify(tokenRecord.to(t)), t.tokenHash, tokenId, assertTime(t.createdAt, "createdAt")],
       );
     },
@@ -804,6 +806,11 @@ export class RedisStore implements Store {
       return { walletBalanceSum, systemAccounts, mismatchedWallets, entrySum };
     },
   };
+
+  /** Redis has no read transactions to share: fn just runs. */
+  readSnapshot<T>(fn: () => T): T {
+    return fn();
+  }
 
   async ping(): Promise<void> {
     try {

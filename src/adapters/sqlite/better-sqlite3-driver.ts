@@ -33,6 +33,20 @@ export function openBetterSqlite(opts: BetterSqliteOptions): SqlDriver {
     get: (sql, params = []) => prep(sql).get(...(params as SqlValue[])) as never,
     all: (sql, params = []) => prep(sql).all(...(params as SqlValue[])) as never,
     transaction: (fn) => db.transaction(fn).immediate(),
+    // Cached BEGIN/COMMIT statements: db.transaction(fn) builds a new wrapper per call. Inside
+    // another transaction the reads already share it.
+    readTransaction: (fn) => {
+      if (db.inTransaction) return fn();
+      prep("BEGIN DEFERRED").run();
+      try {
+        const out = fn();
+        prep("COMMIT").run();
+        return out;
+      } catch (e) {
+        if (db.inTransaction) prep("ROLLBACK").run();
+        throw e;
+      }
+    },
     close: () => db.close(),
   };
 }

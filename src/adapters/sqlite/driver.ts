@@ -16,5 +16,7 @@ export interface SqlDriver {
   all<T = SqlRow>(sql: string, params?: readonly SqlValue[]): T[];
   /** Runs fn in one transaction: committed if it returns, rolled back if it throws. */
   transaction<T>(fn: () => T): T;
+  /** Runs fn in one read (deferred) transaction: its reads see one snapshot. fn must not write. */
+  readTransaction<T>(fn: () => T): T;
   close(): void;
 }

@@ -41,6 +41,8 @@ export function durableObjectSqlDriver(storage: DurableObjectSqlStorage): SqlDri
     get: <T>(query: string, params?: readonly SqlValue[]) => rows<T>(query, params)[0],
     all: <T>(query: string, params?: readonly SqlValue[]) => rows<T>(query, params),
     transaction: (fn) => storage.transactionSync(fn),
+    // The object runs one request at a time: its reads are a snapshot already; a transaction adds nothing.
+    readTransaction: (fn) => fn(),
     // The runtime owns the database; there is nothing to close.
     close: () => {},
   };

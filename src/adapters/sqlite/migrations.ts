@@ -100,6 +100,14 @@ CREATE TABLE admin_audit (
   target TEXT NOT NULL, request_id TEXT NOT NULL, details TEXT NOT NULL, created_at INTEGER NOT NULL);
 `,
   },
+  {
+    version: 6,
+    name: "credentials version: a random epoch and a counter (the exact principal cache)",
+    sql: `
+INSERT OR IGNORE INTO meta (key, value) VALUES ('credentials_epoch', lower(hex(randomblob(8))));
+INSERT OR IGNORE INTO meta (key, value) VALUES ('credentials_version', '0');
+`,
+  },
 ];
 
 export class MigrationError extends Error {

@@ -30,6 +30,9 @@ const SQL = {
     ON CONFLICT(key) DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)`,
 } as const;
 
+/** Bumps the credentials version the principal cache is keyed by (src/core/auth.ts). */
+export const BUMP_CREDENTIALS_VERSION = SQL.bumpVersion;
+
 /** Keeps one more row than asked, to tell whether there is more. */
 function pageOf<T>(rows: T[], limit: number): Page<T> {
   return { data: rows.slice(0, limit), hasMore: rows.length > limit };

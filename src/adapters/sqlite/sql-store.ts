@@ -41,7 +41,7 @@ import {
 import type { SqlDriver, SqlRow, SqlValue } from "./driver.js";
 import { migrate } from "./migrations.js";
 import { sqlPaymentBatches } from "./sql-payment-batches.js";
-import { sqlAdminOps } from "./sql-admin.js";
+import { BUMP_CREDENTIALS_VERSION, sqlAdminOps } from "./sql-admin.js";
 
 import { SYSTEM_FUNDING, SYSTEM_PAYOUTS_IN_FLIGHT, railAccount } from "../ledger-accounts.js";
 
@@ -74,6 +74,9 @@ const SQL = {
   insertWallet: insertOf("wallets", walletRecord.fields),
   insertPayment: insertOf("payments", paymentRecord.fields),
   insertPayout: insertOf("payouts", payoutRecord.fields),
+  bumpCredentialsVersion: BUMP_CREDENTIALS_VERSION,
+  credentialsVersion:
+    "SELECT (SELECT value FROM meta WHERE key = 'credentials_epoch') || ':' || (SELECT value FROM meta WHERE key = 'credentials_version') AS v",
   upsertIdem: `${insertOf("idempotency", ["scope", "key", ...idempotencyRecord.fields])}
     ON CONFLICT(scope, key) DO UPDATE SET ${idempotencyRecord.fields.map((f) => `${column(f)} = excluded.${column(f)}`).join(", ")}`,
 } as const;
@@ -122,11 +125,27 @@ export class SqlStore implements Store {
 
   readonly tokens = {
     ...this.admin.tokens,
-    createToken: async (t: TokenRecord) => {
-      this.db.run(SQL.insertToken, valuesOf(tokenRecord.to(t), tokenRecord.fields));
-    },
+    createToken: async (t: TokenRecord) =>
+      this.tx(() => {
+        this.db.run(SQL.insertToken, valuesOf(tokenRecord.to(t), tokenRecord.fields));
+        this.db.run(SQL.bumpCredentialsVersion);
+      }),
     findToken: async (tokenHash: string): Promise<TokenRecord | null> => this.one(SQL.token, [tokenHash], tokenRecord.from),
+    expireToken: async (tokenHash: string, at: number): Promise<boolean> =>
+      this.tx(() => {
+        if (this.db.run("UPDATE tokens SET expires_at = ? WHERE token_hash = ?", [at, tokenHash]) !== 1) return false;
+        this.db.run(SQL.bumpCredentialsVersion);
+        return true;
+      }),
+    credentialsVersion: async (): Promise<string | null> => {
+      const r = this.db.get<{ v: string | null }>(SQL.credentialsVersion);
+      return r?.v == null ? null : String(r.v);
+    },
   };
+
+  readSnapshot<T>(fn: () => T): T {
+    return this.db.readTransaction(fn);
+  }
 
   readonly idempotency = {
     claim: async (req: ClaimRequest): Promise<ClaimResult> =>

@@ -1,0 +1,88 @@
+/**
+ * The engine's one-pass admission: every call charged to its token's limit exactly once, the
+ * principal checked per call, and a read snapshot that fails to begin or to end costs no call
+ * and charges none twice. Real SQLite (:memory:), real limiter, real registry.
+ */
+import { describe, expect, it } from "vitest";
+import { z } from "zod";
+import { nodeHasher } from "../../src/adapters/node/hasher.js";
+import { memoryRateLimiter } from "../../src/adapters/rate-limit/flexible.js";
+import { openBetterSqlite } from "../../src/adapters/sqlite/better-sqlite3-driver.js";
+import { SqlStore } from "../../src/adapters/sqlite/sql-store.js";
+import { Authenticator } from "../../src/core/auth.js";
+import { BatchEngine, type CallRequest } from "../../src/core/engine.js";
+import { defineHandler } from "../../src/core/call-contract.js";
+import { HandlerRegistry } from "../../src/handlers/registry.js";
+import { SandboxRail } from "../../src/adapters/rails/sandbox.js";
+import type { Logger } from "../../src/ports/runtime.js";
+
+const silent: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
+
+async function setup(readSnapshot?: <T>(fn: () => T) => T) {
+  const store = new SqlStore(openBetterSqlite({ filename: ":memory:" }));
+  const clock = { now: () => Date.now() };
+  await store.ledger.createUser({ userId: "usr_a", email: "a@example.com", firstName: "A", lastName: "A", createdAt: 1 });
+  await store.tokens.createToken({ tokenHash: String(nodeHasher.sha256Hex("tok_a")), userId: "usr_a", scopes: ["user:read"], expiresAt: null, revoked: false, createdAt: 1 });
+  const registry = new HandlerRegistry().register(
+    defineHandler({
+      name: "/test/me",
+      summary: "the principal's user id",
+      auth: "user",
+      scope: "user:read",
+      readOnly: true,
+      schema: z.strictObject({ n: z.number() }),
+      async run(p, ctx) {
+        return { user: ctx.principal!.userId, n: p.n };
+      },
+    }),
+  );
+  const limiter = memoryRateLimiter("token", 1000, 60);
+  const engine = new BatchEngine({
+    handlers: registry,
+    auth: new Authenticator(store.clients, store.tokens, nodeHasher, clock),
+    tokenLimiter: limiter,
+    services: { ledger: store.ledger, rails: new SandboxRail(), clock, fetch },
+    inflight: { concurrency: 100 },
+    readSnapshot: readSnapshot ?? ((fn) => store.readSnapshot(fn)),
+    options: { batchConcurrency: 4, callTimeoutMs: 5000, batchDeadlineMs: 10_000 },
+  });
+  const remaining = () => limiter.consumeSync!(String(nodeHasher.sha256Hex("tok_a")), 0).remaining;
+  return { engine, store, remaining };
+}
+
+const calls = (k: number, token = "tok_a"): CallRequest[] => Array.from({ length: k }, (_, n) => ({ call: "/test/me", authorization: token, reference_id: `r${n}`, parameters: { n } }));
+const run = (engine: BatchEngine, c: CallRequest[]) => engine.runBatch(c, { requestId: "req_t", logger: silent });
+
+describe("batch admission", () => {
+  it("charges each call to its token once, in order, with its own principal and parameters", async () => {
+    const { engine, remaining } = await setup();
+    const before = remaining();
+    const out = await run(engine, [...calls(10), { call: "/test/me", authorization: "tok_nobody", reference_id: "x", parameters: { n: 1 } }, { call: "/test/me", authorization: "tok_a", reference_id: "y", parameters: { n: "1" } }]);
+    expect(out.slice(0, 10).map((r) => r.response)).toEqual(Array.from({ length: 10 }, (_, n) => ({ user: "usr_a", n })));
+    expect(out[10]).toMatchObject({ reference_id: "x", status: 401, response: { error: "invalid_token" } });
+    expect(out[11]).toMatchObject({ reference_id: "y", status: 400, response: { error: "invalid_parameters" } });
+    // Ten good calls and the one with bad parameters were charged; the unknown token has its own key.
+    expect(before - remaining()).toBe(11);
+  });
+
+  it("runs every call, each charged once, when the read snapshot cannot begin", async () => {
+    const { engine, remaining } = await setup(() => {
+      throw new Error("SQLITE_BUSY");
+    });
+    const before = remaining();
+    const out = await run(engine, calls(9));
+    expect(out.map((r) => r.status)).toEqual(Array(9).fill(200));
+    expect(before - remaining()).toBe(9);
+  });
+
+  it("runs every call, each charged once, when the read snapshot fails to end", async () => {
+    const { engine, remaining } = await setup((fn) => {
+      fn();
+      throw new Error("COMMIT failed");
+    });
+    const before = remaining();
+    const out = await run(engine, calls(9));
+    expect(out.map((r) => r.response)).toEqual(Array.from({ length: 9 }, (_, n) => ({ user: "usr_a", n })));
+    expect(before - remaining()).toBe(9);
+  });
+});
