@@ -4,7 +4,7 @@
  * are allowed, and what money each one moves. Stores check and apply them atomically (SQL: in
  * one transaction; Redis: the script is given the allowed states and the movement from here).
  */
-import type { PaymentStatus, PayoutStatus, WalletStatus } from "../ports/ledger.js";
+import type { Payment, PaymentStatus, Payout, PayoutRequest, PayoutStatus, TransferRequest, WalletStatus } from "../ports/ledger.js";
 
 /** From each payout status, the statuses it may move to. Completed, failed and cancelled are final. */
 export const PAYOUT_TRANSITIONS: Readonly<Record<PayoutStatus, readonly PayoutStatus[]>> = {
@@ -63,4 +63,40 @@ export const WALLET_STATUSES_THAT_MOVE: readonly WalletStatus[] = ["active"];
 
 export function walletCanMove(status: WalletStatus | undefined): boolean {
   return WALLET_STATUSES_THAT_MOVE.includes(status ?? "active");
+}
+
+/** The payment a transfer records (completed, not reversed): the same record on every store. */
+export function newPayment(req: TransferRequest): Payment {
+  return {
+    paymentId: req.paymentId,
+    userId: req.userId,
+    fromWalletId: req.fromWalletId,
+    toWalletId: req.toWalletId,
+    amount: req.amount,
+    currency: req.currency,
+    description: req.description,
+    status: "completed",
+    createdAt: req.now,
+    reversedAt: null,
+  };
+}
+
+/** The payout a begun payout records (processing, the rail not asked yet): the same on every store. */
+export function newPayout(req: PayoutRequest): Payout {
+  return {
+    payoutId: req.payoutId,
+    userId: req.userId,
+    walletId: req.walletId,
+    amount: req.amount,
+    currency: req.currency,
+    rail: req.rail,
+    destination: { ...req.destination },
+    description: req.description,
+    status: "processing",
+    failureCode: null,
+    failureKind: null,
+    providerReference: null,
+    createdAt: req.now,
+    updatedAt: req.now,
+  };
 }

@@ -73,7 +73,7 @@
  */
 import type { Redis } from "ioredis";
 import { claimedRecord, decideClaim, holdsClaim } from "../../core/idempotency-rules.js";
-import { PAYOUT_MOVEMENTS, paymentStatusesBefore, payoutStatusesBefore } from "../../core/ledger-rules.js";
+import { newPayment, newPayout, PAYOUT_MOVEMENTS, paymentStatusesBefore, payoutStatusesBefore } from "../../core/ledger-rules.js";
 import {
   clientRecord,
   type Fields,
@@ -685,18 +685,7 @@ export class RedisStore implements Store {
       // The script validates the amount (a positive integer below 2^53) where SQL would reject it.
       const amount = String(req.amount);
       const now = assertTime(req.now, "now");
-      const payment: Payment = {
-        paymentId: req.paymentId,
-        userId: req.userId,
-        fromWalletId: req.fromWalletId,
-        toWalletId: req.toWalletId,
-        amount: req.amount,
-        currency: req.currency,
-        description: req.description,
-        status: "completed",
-        createdAt: req.now,
-        reversedAt: null,
-      };
+      const payment = newPayment(req);
       const r = await this.script(
         "bgTransfer",
         [this.k.wallet(req.fromWalletId), this.k.wallet(req.toWalletId), this.k.payment(req.paymentId), ...this.ledgerKeys(), this.k.walletStatus()],
@@ -726,22 +715,7 @@ export class RedisStore implements Store {
     beginPayout: async (req: PayoutRequest): Promise<BeginPayoutOutcome> => {
       const amount = String(req.amount);
       const now = assertTime(req.now, "now");
-      const payout: Payout = {
-        payoutId: req.payoutId,
-        userId: req.userId,
-        walletId: req.walletId,
-        amount: req.amount,
-        currency: req.currency,
-        rail: req.rail,
-        destination: { ...req.destination },
-        description: req.description,
-        status: "processing",
-        failureCode: null,
-        failureKind: null,
-        providerReference: null,
-        createdAt: req.now,
-        updatedAt: req.now,
-      };
+      const payout = newPayout(req);
       const r = await this.script(
         "bgBeginPayout",
         [this.k.wallet(req.walletId), this.k.payout(req.payoutId), ...this.ledgerKeys(), this.k.walletStatus()],

@@ -26,7 +26,7 @@ import type {
 import type { PaymentBatchStore } from "../../ports/payment-batches.js";
 import type { Store } from "../../ports/store.js";
 import { claimedRecord, decideClaim, holdsClaim } from "../../core/idempotency-rules.js";
-import { canMovePayment, canMovePayout, PAYOUT_MOVEMENTS, walletCanMove } from "../../core/ledger-rules.js";
+import { canMovePayment, canMovePayout, newPayment, newPayout, PAYOUT_MOVEMENTS, walletCanMove } from "../../core/ledger-rules.js";
 import {
   clientRecord,
   type Fields,
@@ -221,18 +221,7 @@ export class SqlStore implements Store {
         if (!this.debit(from.walletId, req.amount)) return { ok: false, reason: "insufficient_funds" };
         this.credit(to.walletId, req.amount);
         this.move(from.walletId, to.walletId, req.amount, "payment", req.paymentId, req.now);
-        const payment: Payment = {
-          paymentId: req.paymentId,
-          userId: req.userId,
-          fromWalletId: req.fromWalletId,
-          toWalletId: req.toWalletId,
-          amount: req.amount,
-          currency: req.currency,
-          description: req.description,
-          status: "completed",
-          createdAt: req.now,
-          reversedAt: null,
-        };
+        const payment = newPayment(req);
         this.db.run(SQL.insertPayment, valuesOf(paymentRecord.to(payment), paymentRecord.fields));
         return { ok: true, payment: this.paymentRow(req.paymentId)! };
       }),
@@ -263,22 +252,7 @@ export class SqlStore implements Store {
         if (!walletCanMove(w.status)) return { ok: false, reason: "wallet_frozen" };
         if (!this.debit(w.walletId, req.amount)) return { ok: false, reason: "insufficient_funds" };
         this.move(w.walletId, SYSTEM_PAYOUTS_IN_FLIGHT, req.amount, "payout", req.payoutId, req.now);
-        const payout: Payout = {
-          payoutId: req.payoutId,
-          userId: req.userId,
-          walletId: req.walletId,
-          amount: req.amount,
-          currency: req.currency,
-          rail: req.rail,
-          destination: req.destination,
-          description: req.description,
-          status: "processing",
-          failureCode: null,
-          failureKind: null,
-          providerReference: null,
-          createdAt: req.now,
-          updatedAt: req.now,
-        };
+        const payout = newPayout(req);
         this.db.run(SQL.insertPayout, valuesOf(payoutRecord.to(payout), payoutRecord.fields));
         return { ok: true, payout: this.payoutRow(req.payoutId)! };
       }),
