@@ -15,11 +15,14 @@ import { Idempotency } from "./core/idempotency.js";
 import type { HandlerLookup } from "./core/call-contract.js";
 import { TimerRunner } from "./core/background.js";
 import type { BackgroundRunner } from "./ports/background.js";
-import { discardEvents, type EventSink } from "./ports/events.js";
+import type { EventSink } from "./ports/events.js";
 import type { RailProvider } from "./ports/rails.js";
 import type { RateLimiter } from "./ports/rate-limiter.js";
 import type { Clock, Logger, SecretHasher } from "./ports/runtime.js";
 import type { Store } from "./ports/store.js";
+import type { HostResolver } from "./ports/resolver.js";
+import type { SecretBox } from "./core/secret-box.js";
+import { PUMP_NAME as WEBHOOK_PUMP, WebhookService } from "./core/webhooks.js";
 
 export interface GatewayPorts {
   config: GatewayConfig;
@@ -37,8 +40,18 @@ export interface GatewayPorts {
   fetch?: typeof fetch;
   /** Runs background pumps: timers by default (Node); the Durable Object's alarm on Workers. */
   background?: BackgroundRunner;
-  /** Where events for API clients go (the webhook outbox). */
+  /** Where events for API clients go (default: the webhook outbox). */
   events?: EventSink;
+  /** How webhook secrets are sealed and webhook hosts resolved (none: endpoints cannot be created). */
+  webhooks?: WebhookPorts;
+}
+
+export interface WebhookPorts {
+  /** Encrypts signing secrets at rest; null when no key is available (then `secretsUnavailable` says why). */
+  box: SecretBox | null;
+  secretsUnavailable?: string;
+  /** null where names cannot be resolved (Workers). */
+  resolver: HostResolver | null;
 }
 
 export interface GatewayServices {
@@ -54,6 +67,8 @@ export interface GatewayServices {
   /** Background work (started by the entry point once it serves). */
   background: BackgroundRunner;
   events: EventSink;
+  /** Webhook endpoints, the outbox and its delivery pump. */
+  webhooks: WebhookService;
 }
 
 export const systemClock: Clock = { now: () => Date.now() };
@@ -85,6 +100,25 @@ export function createServices(deps: GatewayPorts): GatewayServices {
     maxHoldMs: Math.max(deps.config.BATCH_DEADLINE_MS, deps.config.CALL_TIMEOUT_MS) + 60_000,
   });
   const background = deps.background ?? new TimerRunner({ clock, logger: deps.logger });
+  const cfg = deps.config;
+  const webhooks = new WebhookService({
+    store: deps.store.webhooks,
+    clock,
+    logger: deps.logger,
+    fetch: deps.fetch ?? ((input, init) => fetch(input, init)),
+    resolver: deps.webhooks?.resolver ?? null,
+    box: deps.webhooks?.box ?? null,
+    secretsUnavailable: deps.webhooks?.secretsUnavailable,
+    options: {
+      timeoutMs: cfg.WEBHOOK_TIMEOUT_MS,
+      retrySchedule: cfg.WEBHOOK_RETRY_SCHEDULE,
+      rotationGraceMs: cfg.WEBHOOK_ROTATION_GRACE_S * 1000,
+      concurrency: cfg.WEBHOOK_CONCURRENCY,
+      allowPrivateUrls: cfg.WEBHOOK_ALLOW_PRIVATE_URLS,
+    },
+    wake: () => background.wake(WEBHOOK_PUMP),
+  });
+  background.register(WEBHOOK_PUMP, webhooks.pump);
   return {
     config: deps.config,
     store: deps.store,
@@ -95,6 +129,7 @@ export function createServices(deps: GatewayPorts): GatewayServices {
     clientLimiter: deps.clientLimiter,
     logger: deps.logger,
     background,
-    events: deps.events ?? discardEvents,
+    events: deps.events ?? webhooks,
+    webhooks,
   };
 }

@@ -8,6 +8,7 @@ import type { ClientStore, TokenStore } from "./credentials.js";
 import type { IdempotencyStore } from "./idempotency.js";
 import type { LedgerStore } from "./ledger.js";
 import type { MetaStore } from "./meta.js";
+import type { WebhookStore } from "./webhooks.js";
 
 export interface Store {
   clients: ClientStore;
@@ -15,6 +16,7 @@ export interface Store {
   tokens: TokenStore;
   ledger: LedgerStore;
   meta: MetaStore;
+  webhooks: WebhookStore;
   /** Cheap round trip for /readyz. */
   ping(): Promise<void>;
   close(): Promise<void>;

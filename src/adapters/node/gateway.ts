@@ -21,6 +21,7 @@ import { openBetterSqlite } from "../sqlite/better-sqlite3-driver.js";
 import { SqlStore } from "../sqlite/sql-store.js";
 import { nodeHasher } from "./hasher.js";
 import { createPinoLogger } from "./logger.js";
+import { nodeWebhookPorts } from "./webhook-key.js";
 
 export interface NodeGatewayOptions {
   /** SQLite file, ":memory:", or undefined for DATA_DIR/batchgate.sqlite. */
@@ -102,5 +103,6 @@ export async function buildNodeServices(config: GatewayConfig, opts: NodeGateway
     rails: new SandboxRail(),
     logger: createPinoLogger(config.LOG_LEVEL, opts.logDestination),
     fetch: opts.fetch,
+    webhooks: nodeWebhookPorts(config),
   });
 }

@@ -30,6 +30,7 @@
  * | `{bg}:v1:meta`                  | hash   | meta key → value                                         |
  * | `{bg}:v1:idem:<len>:<scope>:<key>` | hash | idempotency record's fields; PEXPIRE'd at retention     |
  * | `{bg}:v1:idem_expiry`           | zset   | idempotency record key scored by its expiresAt           |
+ * | `{bg}:v1:wh_*`                  |        | webhook endpoints, outbox and attempts: see redis-webhooks.ts |
  *
  * ## Money
  *
@@ -102,6 +103,7 @@ import type { MetaStore } from "../../ports/meta.js";
 import type { Store } from "../../ports/store.js";
 import { SYSTEM_ACCOUNT_PREFIX, SYSTEM_FUNDING, SYSTEM_PAYOUTS_IN_FLIGHT, railAccount } from "../ledger-accounts.js";
 import { isRedisUnavailable } from "./client.js";
+import { RedisWebhookStore } from "./redis-webhooks.js";
 
 /** The key layout's version: every key is under `{prefix}:v<LAYOUT_VERSION>:`. */
 export const LAYOUT_VERSION = 1;
@@ -436,7 +438,10 @@ export class RedisStore implements Store {
     this.idempotency = guarded(this.idempotency, "idempotency");
     this.meta = guarded(this.meta, "meta");
     this.ledger = guarded(this.ledger, "ledger");
+    this.webhooks = new RedisWebhookStore(this.redis, (...parts) => this.key(...parts));
   }
+
+  readonly webhooks: RedisWebhookStore;
 
   /** `{prefix}:v1:part:part...`: the braces are the cluster hash tag (one slot for all keys). */
   private key(...parts: string[]): string {

@@ -21,6 +21,7 @@ import type { DocsAssets } from "../../http/docs-assets.js";
 import { renderError, surfaceOf } from "../../http/errors.js";
 import type { Clock, Logger } from "../../ports/runtime.js";
 import { createServices, type GatewayServices, systemClock } from "../../services.js";
+import { createSecretBox } from "../../core/secret-box.js";
 import { SandboxRail } from "../rails/sandbox.js";
 import { type DurableObjectSqlStorage, durableObjectSqlDriver } from "../sqlite/durable-object-driver.js";
 import { sqlRateLimiter } from "../sqlite/sql-rate-limiter.js";
@@ -131,6 +132,12 @@ export function buildWorkerGateway(env: WorkerVars, storage: GatewayStorage, opt
     tokenLimiter: sqlRateLimiter(db, { policy: "token", points: config.TOKEN_RATE_LIMIT_POINTS, windowSeconds: config.TOKEN_RATE_LIMIT_WINDOW_S, clock }),
     clock,
     fetch: opts.fetch,
+    // Workers cannot resolve names (no resolver: the SSRF guard checks literal addresses and local
+    // names), and have nowhere private to keep a generated key: without WEBHOOK_SECRET_KEY,
+    // endpoints cannot be created.
+    webhooks: config.WEBHOOK_SECRET_KEY
+      ? { box: createSecretBox(config.WEBHOOK_SECRET_KEY), resolver: null }
+      : { box: null, resolver: null, secretsUnavailable: "Webhook endpoints cannot be created: the operator must set the WEBHOOK_SECRET_KEY secret (npx wrangler secret put WEBHOOK_SECRET_KEY)." },
   });
   return { config, services, devToken };
 }
