@@ -93,6 +93,10 @@ export class WebhookService implements EventSink {
     this.random = deps.random ?? Math.random;
   }
 
+  now(): number {
+    return this.deps.clock.now();
+  }
+
   get leaseMs(): number {
     return 2 * this.deps.options.timeoutMs + 2000;
   }
