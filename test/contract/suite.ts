@@ -88,7 +88,7 @@ export function defineContractSuite(runtime: ContractRuntime, start: StartTarget
     const started = await Promise.allSettled([
       start({
         users: MAIN_USERS,
-        env: { CLIENT_RATE_LIMIT_POINTS: "1000000", TOKEN_RATE_LIMIT_POINTS: "1000000" },
+        env: { CLIENT_RATE_LIMIT_POINTS: "1000000", TOKEN_RATE_LIMIT_POINTS: "1000000", WEBHOOK_SECRET_KEY: "contract-webhook-key-".padEnd(44, "k") },
         upstreams: upstreamsDoc(upstreamBase),
       }),
       start({ users: 6, env: TIGHT }),
@@ -713,6 +713,72 @@ export function defineContractSuite(runtime: ContractRuntime, start: StartTarget
       const okB = await single(tight, "/user", b.access_token);
       expect(okB.res.status).toBe(200);
       expect(okB.res.headers.get("ratelimit")).toMatch(/^"token";r=3;t=\d+$/);
+    });
+  });
+
+  describe(`${runtime}: webhook endpoints`, () => {
+    const basicOf = (c: Client) => `Basic ${Buffer.from(`${c.client_id}:${c.client_secret}`).toString("base64")}`;
+    const hook = (t: ContractTarget, method: string, path: string, body?: unknown, auth: string | null = basicOf(t.creds.clients[0])) => {
+      const headers: Record<string, string> = {};
+      if (auth) headers.authorization = auth;
+      if (body !== undefined) headers["content-type"] = "application/json";
+      return raw(t, path, body === undefined ? undefined : JSON.stringify(body), headers, method);
+    };
+
+    it("creates (secret shown once), lists, gets, rotates, lists deliveries and deletes, per client", async () => {
+      const created = await hook(main, "POST", "/v1/webhook-endpoints", { url: "https://93.184.216.34/hooks", events: ["batch.completed", "batch.item.failed"], item_events: false });
+      expect(created.res.status).toBe(201);
+      const ep = created.body;
+      expect(ep).toMatchObject({ url: "https://93.184.216.34/hooks", events: ["batch.completed"], item_events: false, all_events: false, status: "enabled" });
+      expect(ep.id).toMatch(/^whe_/);
+      expect(ep.secret).toMatch(/^whsec_/);
+      const list = await hook(main, "GET", "/v1/webhook-endpoints");
+      expect(list.res.status).toBe(200);
+      expect(list.body.data.map((e: Json) => e.id)).toContain(ep.id);
+      expect(list.text).not.toContain(ep.secret.slice(6));
+      const one = await hook(main, "GET", `/v1/webhook-endpoints/${ep.id}`);
+      expect(one.body).toMatchObject({ id: ep.id, previous_secret_expires_at: null });
+      expect(one.body.secret).toBeUndefined();
+      const rotated = await hook(main, "POST", `/v1/webhook-endpoints/${ep.id}/rotate-secret`, { grace_period_seconds: 60 });
+      expect(rotated.res.status).toBe(200);
+      expect(rotated.body.secret).toMatch(/^whsec_/);
+      expect(rotated.body.secret).not.toBe(ep.secret);
+      expect(Date.parse(rotated.body.previous_secret_expires_at)).toBeGreaterThan(Date.now());
+      const deliveries = await hook(main, "GET", `/v1/webhook-endpoints/${ep.id}/deliveries?limit=5`);
+      expect(deliveries.body).toEqual({ data: [], has_more: false });
+      const theirs = await hook(main, "GET", `/v1/webhook-endpoints/${ep.id}`, undefined, basicOf(main.creds.clients[1]));
+      expect(theirs.res.status).toBe(404);
+      expect(theirs.body.error).toMatchObject({ code: "not_found" });
+      const del = await hook(main, "DELETE", `/v1/webhook-endpoints/${ep.id}`);
+      expect(del.body).toEqual({ id: ep.id, deleted: true });
+      expect((await hook(main, "GET", `/v1/webhook-endpoints/${ep.id}`)).res.status).toBe(404);
+      expect(main.output()).not.toContain(ep.secret.slice(6));
+      expect(main.output()).not.toContain(rotated.body.secret.slice(6));
+    });
+
+    it("refuses private and plain-http URLs, missing credentials and bad bodies in the v1 shape", async () => {
+      for (const url of ["http://93.184.216.34/", "https://127.0.0.1/", "https://[::1]/", "https://169.254.169.254/", "https://localhost/"]) {
+        const r = await hook(main, "POST", "/v1/webhook-endpoints", { url });
+        expect(r.res.status, url).toBe(422);
+        expect(r.body.error).toMatchObject({ code: "webhook_url_not_allowed", request_id: expect.any(String) });
+      }
+      const anon = await hook(main, "POST", "/v1/webhook-endpoints", { url: "https://93.184.216.34/" }, null);
+      expect(anon.res.status).toBe(401);
+      expect(anon.body.error.code).toBe("invalid_client");
+      const bad = await hook(main, "POST", "/v1/webhook-endpoints", { url: "https://93.184.216.34/", events: ["nope"] });
+      expect(bad.res.status).toBe(400);
+      expect(bad.body.error).toMatchObject({ code: "invalid_body", details: { field: "body.events.0" } });
+    });
+
+    it("without WEBHOOK_SECRET_KEY: a generated key in DATA_DIR on SQLite, refused with 503 on Redis and on Workers", async () => {
+      const r = await hook(tight, "POST", "/v1/webhook-endpoints", { url: "https://93.184.216.34/" });
+      if (runtime === "node") {
+        expect(r.res.status).toBe(201);
+      } else {
+        expect(r.res.status).toBe(503);
+        expect(r.body.error).toMatchObject({ code: "service_unavailable" });
+        expect(r.body.error.message).toContain("WEBHOOK_SECRET_KEY");
+      }
     });
   });
 
