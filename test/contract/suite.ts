@@ -12,13 +12,25 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DemoCredentials } from "../../src/demo-data.js";
 import type { ContractRuntime, ContractTarget, StartTarget } from "./target.js";
+import { startReceiver, verifyWith, waitFor } from "../helpers/webhook-receiver.js";
 
 type Json = any;
 type User = DemoCredentials["users"][number];
 type Client = DemoCredentials["clients"][number];
 
 const MAIN_USERS = 12;
-const TIGHT = { CLIENT_RATE_LIMIT_POINTS: "20", CLIENT_RATE_LIMIT_WINDOW_S: "3600", TOKEN_RATE_LIMIT_POINTS: "5", TOKEN_RATE_LIMIT_WINDOW_S: "3600", RATE_LIMIT_COST: "call" };
+const TIGHT = {
+  CLIENT_RATE_LIMIT_POINTS: "20",
+  CLIENT_RATE_LIMIT_WINDOW_S: "3600",
+  TOKEN_RATE_LIMIT_POINTS: "5",
+  TOKEN_RATE_LIMIT_WINDOW_S: "3600",
+  RATE_LIMIT_COST: "call",
+  // Webhooks to a receiver on loopback, with short retries.
+  WEBHOOK_SECRET_KEY: "contract-tight-webhook-key-".padEnd(44, "t"),
+  WEBHOOK_ALLOW_PRIVATE_URLS: "true",
+  WEBHOOK_RETRY_SCHEDULE: "200ms,200ms,200ms",
+  WEBHOOK_TIMEOUT_MS: "2000",
+};
 
 /** "12.34" → 1234 (USD), without floats. */
 export function toMinor(amount: string): number {
@@ -770,14 +782,36 @@ export function defineContractSuite(runtime: ContractRuntime, start: StartTarget
       expect(bad.body.error).toMatchObject({ code: "invalid_body", details: { field: "body.events.0" } });
     });
 
-    it("without WEBHOOK_SECRET_KEY: a generated key in DATA_DIR on SQLite, refused with 503 on Redis and on Workers", async () => {
-      const r = await hook(tight, "POST", "/v1/webhook-endpoints", { url: "https://93.184.216.34/" });
-      if (runtime === "node") {
-        expect(r.res.status).toBe(201);
-      } else {
-        expect(r.res.status).toBe(503);
-        expect(r.body.error).toMatchObject({ code: "service_unavailable" });
-        expect(r.body.error.message).toContain("WEBHOOK_SECRET_KEY");
+    it("delivers emitted events signed per Standard Webhooks, retries a failing receiver, and lists every attempt", async () => {
+      const receiver = await startReceiver();
+      try {
+        receiver.answer({ status: 500 });
+        const created = await hook(tight, "POST", "/v1/webhook-endpoints", { url: `${receiver.url}/hook`, item_events: false }, basicOf(tight.creds.clients[0]));
+        expect(created.res.status).toBe(201);
+        const { id, secret } = created.body;
+        const clientId = Number(tight.creds.clients[0].client_id);
+        await tight.emitEvent({ id: `evt_${runtime}_item`, clientId, type: "batch.item.completed", data: { batch_id: "bat_c", item_index: 0 } });
+        await tight.emitEvent({ id: `evt_${runtime}_done`, clientId, type: "batch.completed", data: { batch_id: "bat_c", succeeded_count: 1 } });
+        await waitFor("the retried delivery", () => receiver.received.length >= 2, 20_000);
+        for (const r of receiver.received) {
+          expect(r.headers["webhook-id"]).toBe(`evt_${runtime}_done`);
+          expect(verifyWith(secret, r)).toMatchObject({ type: "batch.completed", data: { batch_id: "bat_c", succeeded_count: 1 } });
+        }
+        const list = await waitFor(
+          "both attempts recorded",
+          async () => {
+            const l = await hook(tight, "GET", `/v1/webhook-endpoints/${id}/deliveries`, undefined, basicOf(tight.creds.clients[0]));
+            return l.body.data.length === 2 && l.body;
+          },
+          10_000,
+        );
+        expect(list.data.map((a: Json) => [a.attempt, a.outcome, a.status_code])).toEqual([
+          [2, "delivered", 200],
+          [1, "retrying", 500],
+        ]);
+        expect(receiver.received).toHaveLength(2);
+      } finally {
+        await receiver.close();
       }
     });
   });

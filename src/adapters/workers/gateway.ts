@@ -153,7 +153,7 @@ export function createGatewayHandler(env: WorkerVars, storage: GatewayStorage, o
   const { services, devToken, config } = gateway;
   const app = createApp(services, { docsAssets: opts.docsAssets });
   const dev = devToken
-    ? devRoutes({ token: devToken, store: services.store, hasher: webCryptoHasher, demoUsers: config.DEMO_USERS, clock: opts.clock ?? systemClock })
+    ? devRoutes({ token: devToken, store: services.store, hasher: webCryptoHasher, demoUsers: config.DEMO_USERS, clock: opts.clock ?? systemClock, events: services.events })
     : null;
   services.background.start();
   return {
