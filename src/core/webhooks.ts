@@ -138,7 +138,11 @@ export class WebhookService implements EventSink {
   }
 
   private async checkUrl(url: string) {
-    const check = await checkWebhookUrl(url, { allowPrivate: this.deps.options.allowPrivateUrls, resolver: this.deps.resolver });
+    const timeoutMs = this.deps.options.timeoutMs;
+    const check = (await beforeAbort(
+      checkWebhookUrl(url, { allowPrivate: this.deps.options.allowPrivateUrls, resolver: this.deps.resolver }),
+      AbortSignal.timeout(timeoutMs),
+    )) ?? { ok: false as const, reason: `its host did not resolve within ${timeoutMs} ms` };
     if (!check.ok) throw new GatewayError("webhook_url_not_allowed", `The webhook URL is not allowed: ${check.reason}.`, undefined, { field: "url" });
     return check.url;
   }
@@ -300,7 +304,10 @@ export class WebhookService implements EventSink {
   /** One HTTP attempt. Never throws: a failure is a status code or an error text. */
   private async send(endpoint: WebhookEndpointRecord, m: WebhookMessageRecord, now: number): Promise<{ statusCode: number | null; error: string | null; retryAfterMs: number | null }> {
     const { options, box } = this.deps;
-    const check = await checkWebhookUrl(endpoint.url, { allowPrivate: options.allowPrivateUrls, resolver: this.deps.resolver });
+    // One deadline for the whole attempt (name resolution included), well inside the lease.
+    const signal = AbortSignal.timeout(options.timeoutMs);
+    const check = await beforeAbort(checkWebhookUrl(endpoint.url, { allowPrivate: options.allowPrivateUrls, resolver: this.deps.resolver }), signal);
+    if (check === null) return { statusCode: null, error: `timeout after ${options.timeoutMs} ms (resolving the host)`, retryAfterMs: null };
     if (!check.ok) return { statusCode: null, error: `URL refused: ${check.reason}`, retryAfterMs: null };
     if (!box) return { statusCode: null, error: "the secret encryption key is not configured; cannot sign", retryAfterMs: null };
     let secrets: string[];
@@ -322,7 +329,6 @@ export class WebhookService implements EventSink {
       // Standard Webhooks: several signatures, space-separated; during a rotation both secrets sign.
       "webhook-signature": signed.map((h) => h["webhook-signature"]).join(" "),
     };
-    const signal = AbortSignal.timeout(options.timeoutMs);
     try {
       const res = await this.deps.fetch(check.url.href, { method: "POST", headers, body: m.body, redirect: "manual", signal });
       await drain(res, RESPONSE_READ_LIMIT);
@@ -337,6 +343,25 @@ export class WebhookService implements EventSink {
       return { statusCode: null, error: `request failed: ${cause ?? (e instanceof Error ? e.message : String(e))}`, retryAfterMs: null };
     }
   }
+}
+
+/** The promise's value, or null if the signal aborts first. */
+function beforeAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T | null> {
+  if (signal.aborted) return Promise.resolve(null);
+  return new Promise<T | null>((resolve, reject) => {
+    const onAbort = () => resolve(null);
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(e);
+      },
+    );
+  });
 }
 
 /** Reads at most `limit` bytes of the body and drops the rest (the connection can then be reused or closed). */
