@@ -34,6 +34,10 @@ afterAll(async () => {
   await gw.services.store.close();
 });
 afterEach(async () => {
+  // Each test's endpoints go with its receiver, so a later receiver reusing the port gets nothing of theirs.
+  for (const c of gw.creds.clients) {
+    for (const e of await gw.services.store.webhooks.listEndpoints(Number(c.client_id))) await gw.services.store.webhooks.deleteEndpoint(e.endpointId);
+  }
   await receiver?.close();
 });
 
@@ -62,6 +66,26 @@ async function attempts(endpointId: string, query = "") {
 }
 
 describe("webhook endpoints", () => {
+  it("are described in /openapi.json with HTTP Basic and v1 errors", async () => {
+    const doc = (await (await gw.app.request("/openapi.json")).json()) as Json;
+    const ops: [string, string, string][] = [
+      ["/v1/webhook-endpoints", "post", "201"],
+      ["/v1/webhook-endpoints", "get", "200"],
+      ["/v1/webhook-endpoints/{id}", "get", "200"],
+      ["/v1/webhook-endpoints/{id}", "delete", "200"],
+      ["/v1/webhook-endpoints/{id}/rotate-secret", "post", "200"],
+      ["/v1/webhook-endpoints/{id}/deliveries", "get", "200"],
+      ["/v1/webhook-endpoints/{id}/deliveries/{delivery_id}/resend", "post", "202"],
+    ];
+    for (const [path, method, ok] of ops) {
+      const op = doc.paths[path]?.[method];
+      expect(op, `${method} ${path}`).toBeDefined();
+      expect(op.security).toEqual([{ basicAuth: [] }]);
+      expect(op.responses[ok]).toBeDefined();
+      expect(op.responses["401"].content["application/json"].schema.$ref).toBe("#/components/schemas/V1Error");
+    }
+  });
+
   it("creates an endpoint showing the secret once; list and get never show it, nor do the logs", async () => {
     receiver = await startReceiver();
     const created = await endpoint({ events: ["batch.completed", "batch.started"], description: "ops" });
