@@ -108,6 +108,42 @@ export const ConfigSchema = z.object({
   IP_RATE_LIMIT_WINDOW_S: int(60, 1, 86_400),
   /** How many proxies in front of the gateway append to X-Forwarded-For (0: the header is ignored). */
   TRUST_PROXY: int(0, 0, 10),
+  /** Key material (at least 32 characters) that encrypts webhook signing secrets at rest. */
+  WEBHOOK_SECRET_KEY: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v === "" ? undefined : v))
+    .refine((v) => v === undefined || v.length >= 32, "must be at least 32 characters (e.g. openssl rand -base64 32)"),
+  /** Lets webhooks go to private, loopback and link-local addresses, and over plain http (development, tests). */
+  WEBHOOK_ALLOW_PRIVATE_URLS: oneOf(["true", "false"], "false").transform((v) => v === "true"),
+  WEBHOOK_TIMEOUT_MS: int(10_000, 100, 60_000),
+  /** Delays before each retry: a comma list of durations with a unit (ms, s, m, h). */
+  WEBHOOK_RETRY_SCHEDULE: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const text = v === undefined || v.trim() === "" ? "5s,5m,30m,2h,5h,10h,10h" : v;
+      const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+      const out: number[] = [];
+      for (const part of text.split(",")) {
+        const m = /^\s*(\d{1,9})\s*(ms|s|m|h)\s*$/.exec(part);
+        const ms = m ? Number(m[1]) * unit[m[2]] : NaN;
+        if (!m || ms > 7 * 86_400_000) {
+          ctx.addIssue({ code: "custom", message: "must be a comma list of 1 to 20 durations such as 5s,5m,30m,2h (units ms, s, m, h; each at most 7 days)" });
+          return z.NEVER;
+        }
+        out.push(ms);
+      }
+      if (out.length > 20) {
+        ctx.addIssue({ code: "custom", message: "must list at most 20 retries" });
+        return z.NEVER;
+      }
+      return out;
+    }),
+  /** How long the secret before a rotation keeps signing beside the new one (seconds). */
+  WEBHOOK_ROTATION_GRACE_S: int(86_400, 0, 7 * 86_400),
+  /** Deliveries in flight at once per instance. */
+  WEBHOOK_CONCURRENCY: int(16, 1, 256),
 });
 
 export type GatewayConfig = z.output<typeof ConfigSchema>;

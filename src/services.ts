@@ -16,7 +16,7 @@ import { Idempotency } from "./core/idempotency.js";
 import type { HandlerLookup } from "./core/call-contract.js";
 import { TimerRunner } from "./core/background.js";
 import type { BackgroundRunner } from "./ports/background.js";
-import { discardEvents, type EventSink } from "./ports/events.js";
+import type { EventSink } from "./ports/events.js";
 import { PaymentBatchRunner, type PaymentBatchFaults } from "./core/payment-batch-runner.js";
 import { AtomicRunner } from "./core/atomic.js";
 import type { Metrics } from "./ports/metrics.js";
@@ -24,6 +24,9 @@ import type { RailProvider } from "./ports/rails.js";
 import type { RateLimiter } from "./ports/rate-limiter.js";
 import type { Clock, Logger, SecretHasher } from "./ports/runtime.js";
 import type { Store } from "./ports/store.js";
+import type { HostResolver } from "./ports/resolver.js";
+import type { SecretBox } from "./core/secret-box.js";
+import { PUMP_NAME as WEBHOOK_PUMP, WebhookService } from "./core/webhooks.js";
 
 export interface GatewayPorts {
   config: GatewayConfig;
@@ -45,10 +48,20 @@ export interface GatewayPorts {
   fetch?: typeof fetch;
   /** Runs background pumps: timers by default (Node); the Durable Object's alarm on Workers. */
   background?: BackgroundRunner;
-  /** Where events for API clients go (the webhook outbox). */
+  /** Where events for API clients go (default: the webhook outbox). */
   events?: EventSink;
   /** Test-only faults for atomic payment batches (the Node entry point, NODE_ENV=test only). */
   paymentBatchFaults?: PaymentBatchFaults;
+  /** How webhook secrets are sealed and webhook hosts resolved (none: endpoints cannot be created). */
+  webhooks?: WebhookPorts;
+}
+
+export interface WebhookPorts {
+  /** Encrypts signing secrets at rest; null when no key is available (then `secretsUnavailable` says why). */
+  box: SecretBox | null;
+  secretsUnavailable?: string;
+  /** null where names cannot be resolved (Workers). */
+  resolver: HostResolver | null;
 }
 
 export interface GatewayServices {
@@ -74,6 +87,8 @@ export interface GatewayServices {
   admin: AdminService;
   /** SHA-256 hex of ADMIN_API_KEY, taken once at start with the runtime's hasher; null: the admin API is off. */
   adminKeyHash: Promise<string> | null;
+  /** Webhook endpoints, the outbox and its delivery pump. */
+  webhooks: WebhookService;
 }
 
 /** The background pump that rolls back or settles atomic payment batches whose runner died. */
@@ -127,6 +142,25 @@ export function createServices(deps: GatewayPorts): GatewayServices {
   for (const kind of ["payment_batch_reversal", "atomic_call_compensation"]) deps.metrics.inc("batchgate_manual_action_required_total", { kind }, 0);
   background.register(PAYMENT_BATCH_RECOVERY, (now) => paymentBatches.recoveryPump(now));
   const atomic = new AtomicRunner({ engine, handlers: deps.handlers, auth, services: callServices, logger: deps.logger, metrics: deps.metrics });
+  const cfg = deps.config;
+  const webhooks = new WebhookService({
+    store: deps.store.webhooks,
+    clock,
+    logger: deps.logger,
+    fetch: deps.fetch ?? ((input, init) => fetch(input, init)),
+    resolver: deps.webhooks?.resolver ?? null,
+    box: deps.webhooks?.box ?? null,
+    secretsUnavailable: deps.webhooks?.secretsUnavailable,
+    options: {
+      timeoutMs: cfg.WEBHOOK_TIMEOUT_MS,
+      retrySchedule: cfg.WEBHOOK_RETRY_SCHEDULE,
+      rotationGraceMs: cfg.WEBHOOK_ROTATION_GRACE_S * 1000,
+      concurrency: cfg.WEBHOOK_CONCURRENCY,
+      allowPrivateUrls: cfg.WEBHOOK_ALLOW_PRIVATE_URLS,
+    },
+    wake: () => background.wake(WEBHOOK_PUMP),
+  });
+  background.register(WEBHOOK_PUMP, webhooks.pump);
   return {
     config: deps.config,
     store: deps.store,
@@ -137,7 +171,8 @@ export function createServices(deps: GatewayPorts): GatewayServices {
     clientLimiter: deps.clientLimiter,
     logger: deps.logger,
     background,
-    events: deps.events ?? discardEvents,
+    events: deps.events ?? webhooks,
+    webhooks,
     ipLimiter: deps.ipLimiter,
     metrics: deps.metrics,
     paymentBatches,

@@ -13,12 +13,11 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { Schema } from "hono/types";
-import { parseBasicAuth } from "../../src/core/auth.js";
 import { parseBatchEnvelope } from "../../src/core/envelope.js";
 import { GatewayError } from "../../src/core/errors.js";
-import type { ClientRecord } from "../../src/ports/credentials.js";
 import type { AppEnv } from "../../src/http/env.js";
 import { readJsonObject, setRateLimitHeaders } from "../../src/http/body.js";
+import { authenticateClient } from "../../src/http/client-auth.js";
 import { idempotencyKeyOf, withIdempotency } from "../../src/http/idempotency.js";
 import { CallError, classicErrors, describedJsonBody, idempotencyKeyParameter, RateLimitHeaders } from "../schemas.js";
 
@@ -123,31 +122,4 @@ async function batchCreate(c: Context<AppEnv>): Promise<Response> {
       return { status: 200, body: { calls, request_id: c.get("requestId") }, executed: true };
     },
   });
-}
-
-/** Client credentials from the body (classic) or HTTP Basic; when both are given they must agree. */
-async function authenticateClient(c: Context<AppEnv>, body: Record<string, unknown>): Promise<ClientRecord> {
-  const basic = parseBasicAuth(c.req.header("authorization"));
-  const inBody = body.client_id !== undefined || body.client_secret !== undefined;
-  if (!inBody && !basic) {
-    throw new GatewayError("invalid_client", "Client credentials are required: client_id and client_secret in the body, or HTTP Basic.");
-  }
-  let id: unknown = basic?.clientId;
-  let secret: unknown = basic?.secret;
-  if (inBody) {
-    if (basic && (String(body.client_id) !== basic.clientId || body.client_secret !== basic.secret)) {
-      throw new GatewayError("invalid_client", "The client credentials in the body and in HTTP Basic differ.");
-    }
-    id = body.client_id;
-    secret = body.client_secret;
-  }
-  if (typeof secret !== "string" || secret.length === 0 || secret.length > 255) {
-    throw new GatewayError("invalid_envelope", "client_secret must be a string of 1 to 255 characters.");
-  }
-  const clientId = typeof id === "number" ? id : typeof id === "string" && /^\d{1,19}$/.test(id) ? Number(id) : NaN;
-  if (!Number.isSafeInteger(clientId) || clientId < 0) {
-    if (typeof id === "number" || (typeof id === "string" && /^\d+$/.test(id))) throw new GatewayError("invalid_client");
-    throw new GatewayError("invalid_envelope", "client_id must be an integer.");
-  }
-  return c.get("services").auth.verifyClient(clientId, secret);
 }

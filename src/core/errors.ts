@@ -55,6 +55,12 @@ export const ERROR_CATALOG = {
   throttle_exceeded: { status: 429, errorCode: 5001, description: "Too many requests; retry later." },
   service_unavailable: { status: 503, errorCode: 5002, description: "The gateway cannot serve this request right now." },
   internal_error: { status: 500, errorCode: 5003, description: "Something went wrong on our side." },
+
+  // 7xxx: webhooks
+  webhook_url_not_allowed: { status: 422, errorCode: 7001, description: "The webhook URL is not allowed: it must be https and reach a public address." },
+  webhook_endpoint_limit: { status: 422, errorCode: 7002, description: "This client has the maximum number of webhook endpoints." },
+  webhook_endpoint_disabled: { status: 409, errorCode: 7003, description: "The webhook endpoint is disabled." },
+  webhook_delivery_in_progress: { status: 409, errorCode: 7004, description: "This webhook delivery is being attempted right now; retry later." },
 } as const satisfies Record<string, { status: number; errorCode: number; description: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;

@@ -12,6 +12,7 @@ import type { IdempotencyStore } from "./idempotency.js";
 import type { LedgerStore } from "./ledger.js";
 import type { MetaStore } from "./meta.js";
 import type { PaymentBatchStore } from "./payment-batches.js";
+import type { WebhookStore } from "./webhooks.js";
 
 export interface Store {
   clients: ClientStore & ClientAdminOps;
@@ -29,6 +30,8 @@ export interface Store {
    * fn must not write.
    */
   readSnapshot<T>(fn: () => T): T;
+  /** Webhook endpoints, the outbox and delivery attempts. */
+  webhooks: WebhookStore;
   /** Cheap round trip for /readyz. */
   ping(): Promise<void>;
   close(): Promise<void>;

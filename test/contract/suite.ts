@@ -15,15 +15,28 @@ import { METRICS } from "../../src/ports/metrics.js";
 import { diffOf, parseExposition, sampleOf, type Samples } from "../helpers/prometheus.js";
 import type { ContractRuntime, ContractTarget, StartTarget } from "./target.js";
 import { definePaymentsBatchContract } from "./payments-batch.js";
+import { startReceiver, verifyWith, waitFor } from "../helpers/webhook-receiver.js";
 
 type Json = any;
 type User = DemoCredentials["users"][number];
 type Client = DemoCredentials["clients"][number];
 
 const MAIN_USERS = 12;
-/** The operator key both targets are configured with (GET /metrics). */
+/** The operator key both targets are configured with (GET /metrics, /admin/v1). */
 const ADMIN_KEY = "contract-admin-key-0123456789abcdef";
-const TIGHT = { ADMIN_API_KEY: ADMIN_KEY, CLIENT_RATE_LIMIT_POINTS: "20", CLIENT_RATE_LIMIT_WINDOW_S: "3600", TOKEN_RATE_LIMIT_POINTS: "5", TOKEN_RATE_LIMIT_WINDOW_S: "3600", RATE_LIMIT_COST: "call" };
+const TIGHT = {
+  ADMIN_API_KEY: ADMIN_KEY,
+  CLIENT_RATE_LIMIT_POINTS: "20",
+  CLIENT_RATE_LIMIT_WINDOW_S: "3600",
+  TOKEN_RATE_LIMIT_POINTS: "5",
+  TOKEN_RATE_LIMIT_WINDOW_S: "3600",
+  RATE_LIMIT_COST: "call",
+  // Webhooks to a receiver on loopback, with short retries.
+  WEBHOOK_SECRET_KEY: "contract-tight-webhook-key-".padEnd(44, "t"),
+  WEBHOOK_ALLOW_PRIVATE_URLS: "true",
+  WEBHOOK_RETRY_SCHEDULE: "200ms,200ms,200ms",
+  WEBHOOK_TIMEOUT_MS: "2000",
+};
 
 /** "12.34" → 1234 (USD), without floats. */
 export function toMinor(amount: string): number {
@@ -96,7 +109,7 @@ export function defineContractSuite(runtime: ContractRuntime, start: StartTarget
     const started = await Promise.allSettled([
       start({
         users: MAIN_USERS,
-        env: { CLIENT_RATE_LIMIT_POINTS: "1000000", TOKEN_RATE_LIMIT_POINTS: "1000000", ADMIN_API_KEY: ADMIN_KEY },
+        env: { CLIENT_RATE_LIMIT_POINTS: "1000000", TOKEN_RATE_LIMIT_POINTS: "1000000", ADMIN_API_KEY: ADMIN_KEY, WEBHOOK_SECRET_KEY: "contract-webhook-key-".padEnd(44, "k") },
         upstreams: upstreamsDoc(upstreamBase),
       }),
       start({ users: 6, env: TIGHT }),
@@ -945,6 +958,94 @@ export function defineContractSuite(runtime: ContractRuntime, start: StartTarget
         "client.create",
         "demo.seed",
       ]);
+    });
+  });
+
+  describe(`${runtime}: webhook endpoints`, () => {
+    const basicOf = (c: Client) => `Basic ${Buffer.from(`${c.client_id}:${c.client_secret}`).toString("base64")}`;
+    const hook = (t: ContractTarget, method: string, path: string, body?: unknown, auth: string | null = basicOf(t.creds.clients[0])) => {
+      const headers: Record<string, string> = {};
+      if (auth) headers.authorization = auth;
+      if (body !== undefined) headers["content-type"] = "application/json";
+      return raw(t, path, body === undefined ? undefined : JSON.stringify(body), headers, method);
+    };
+
+    it("creates (secret shown once), lists, gets, rotates, lists deliveries and deletes, per client", async () => {
+      const created = await hook(main, "POST", "/v1/webhook-endpoints", { url: "https://93.184.216.34/hooks", events: ["batch.completed", "batch.item.failed"], item_events: false });
+      expect(created.res.status).toBe(201);
+      const ep = created.body;
+      expect(ep).toMatchObject({ url: "https://93.184.216.34/hooks", events: ["batch.completed"], item_events: false, all_events: false, status: "enabled" });
+      expect(ep.id).toMatch(/^whe_/);
+      expect(ep.secret).toMatch(/^whsec_/);
+      const list = await hook(main, "GET", "/v1/webhook-endpoints");
+      expect(list.res.status).toBe(200);
+      expect(list.body.data.map((e: Json) => e.id)).toContain(ep.id);
+      expect(list.text).not.toContain(ep.secret.slice(6));
+      const one = await hook(main, "GET", `/v1/webhook-endpoints/${ep.id}`);
+      expect(one.body).toMatchObject({ id: ep.id, previous_secret_expires_at: null });
+      expect(one.body.secret).toBeUndefined();
+      const rotated = await hook(main, "POST", `/v1/webhook-endpoints/${ep.id}/rotate-secret`, { grace_period_seconds: 60 });
+      expect(rotated.res.status).toBe(200);
+      expect(rotated.body.secret).toMatch(/^whsec_/);
+      expect(rotated.body.secret).not.toBe(ep.secret);
+      expect(Date.parse(rotated.body.previous_secret_expires_at)).toBeGreaterThan(Date.now());
+      const deliveries = await hook(main, "GET", `/v1/webhook-endpoints/${ep.id}/deliveries?limit=5`);
+      expect(deliveries.body).toEqual({ data: [], has_more: false });
+      const theirs = await hook(main, "GET", `/v1/webhook-endpoints/${ep.id}`, undefined, basicOf(main.creds.clients[1]));
+      expect(theirs.res.status).toBe(404);
+      expect(theirs.body.error).toMatchObject({ code: "not_found" });
+      const del = await hook(main, "DELETE", `/v1/webhook-endpoints/${ep.id}`);
+      expect(del.body).toEqual({ id: ep.id, deleted: true });
+      expect((await hook(main, "GET", `/v1/webhook-endpoints/${ep.id}`)).res.status).toBe(404);
+      expect(main.output()).not.toContain(ep.secret.slice(6));
+      expect(main.output()).not.toContain(rotated.body.secret.slice(6));
+    });
+
+    it("refuses private and plain-http URLs, missing credentials and bad bodies in the v1 shape", async () => {
+      for (const url of ["http://93.184.216.34/", "https://127.0.0.1/", "https://[::1]/", "https://169.254.169.254/", "https://localhost/"]) {
+        const r = await hook(main, "POST", "/v1/webhook-endpoints", { url });
+        expect(r.res.status, url).toBe(422);
+        expect(r.body.error).toMatchObject({ code: "webhook_url_not_allowed", request_id: expect.any(String) });
+      }
+      const anon = await hook(main, "POST", "/v1/webhook-endpoints", { url: "https://93.184.216.34/" }, null);
+      expect(anon.res.status).toBe(401);
+      expect(anon.body.error.code).toBe("invalid_client");
+      const bad = await hook(main, "POST", "/v1/webhook-endpoints", { url: "https://93.184.216.34/", events: ["nope"] });
+      expect(bad.res.status).toBe(400);
+      expect(bad.body.error).toMatchObject({ code: "invalid_body", details: { field: "body.events.0" } });
+    });
+
+    it("delivers emitted events signed per Standard Webhooks, retries a failing receiver, and lists every attempt", async () => {
+      const receiver = await startReceiver();
+      try {
+        receiver.answer({ status: 500 });
+        const created = await hook(tight, "POST", "/v1/webhook-endpoints", { url: `${receiver.url}/hook`, item_events: false }, basicOf(tight.creds.clients[0]));
+        expect(created.res.status).toBe(201);
+        const { id, secret } = created.body;
+        const clientId = Number(tight.creds.clients[0].client_id);
+        await tight.emitEvent({ id: `evt_${runtime}_item`, clientId, type: "batch.item.completed", data: { batch_id: "bat_c", item_index: 0 } });
+        await tight.emitEvent({ id: `evt_${runtime}_done`, clientId, type: "batch.completed", data: { batch_id: "bat_c", succeeded_count: 1 } });
+        await waitFor("the retried delivery", () => receiver.received.length >= 2, 20_000);
+        for (const r of receiver.received) {
+          expect(r.headers["webhook-id"]).toBe(`evt_${runtime}_done`);
+          expect(verifyWith(secret, r)).toMatchObject({ type: "batch.completed", data: { batch_id: "bat_c", succeeded_count: 1 } });
+        }
+        const list = await waitFor(
+          "both attempts recorded",
+          async () => {
+            const l = await hook(tight, "GET", `/v1/webhook-endpoints/${id}/deliveries`, undefined, basicOf(tight.creds.clients[0]));
+            return l.body.data.length === 2 && l.body;
+          },
+          10_000,
+        );
+        expect(list.data.map((a: Json) => [a.attempt, a.outcome, a.status_code])).toEqual([
+          [2, "delivered", 200],
+          [1, "retrying", 500],
+        ]);
+        expect(receiver.received).toHaveLength(2);
+      } finally {
+        await receiver.close();
+      }
     });
   });
 

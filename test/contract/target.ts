@@ -3,6 +3,7 @@
  * started the way a user starts it (`npm start` → src/node.ts, `npm run dev:worker` → wrangler dev).
  */
 import type { DemoCredentials } from "../../src/demo-data.js";
+import type { EventType } from "../../src/ports/events.js";
 
 /** node: Node on SQLite; node-redis: Node on STORE=redis; worker: the local worker. */
 export type ContractRuntime = "node" | "node-redis" | "worker";
@@ -29,6 +30,8 @@ export interface ContractTarget {
   output(): string;
   /** A fresh access token for an existing user, with the given scopes (test fixture). */
   issueToken(userId: string, scopes: string[], opts?: IssueTokenOptions): Promise<string>;
+  /** Emits an event into the target's webhook outbox, as the batch runner does (test fixture). */
+  emitEvent(event: { id: string; clientId: number; type: EventType; data: Record<string, unknown> }): Promise<void>;
   stop(): Promise<void>;
 }
 

@@ -12,6 +12,24 @@ import type { ContractRuntime, ContractTarget, StartTarget } from "../contract/t
 import type { Store } from "../../src/ports/store.js";
 import { issueTokenInto, tempDir } from "./gateway.js";
 import { startServer } from "./process.js";
+import { WebhookService } from "../../src/core/webhooks.js";
+import type { Logger } from "../../src/ports/runtime.js";
+
+const silent: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
+
+/** The webhook outbox over a store, as a producer in another process would use it (no delivery here). */
+export function outboxOver(store: Store): WebhookService {
+  return new WebhookService({
+    store: store.webhooks,
+    clock: { now: () => Date.now() },
+    logger: silent,
+    fetch,
+    resolver: null,
+    box: null,
+    options: { timeoutMs: 1000, retrySchedule: [], rotationGraceMs: 0, concurrency: 1, allowPrivateUrls: false },
+    wake: () => undefined,
+  });
+}
 
 export interface NodeStoreChoice {
   runtime: ContractRuntime;
@@ -44,6 +62,15 @@ export function nodeTarget(choice: NodeStoreChoice): StartTarget {
         const store = choice.openStore(dataDir);
         try {
           return await issueTokenInto(store, userId, scopes, opts);
+        } finally {
+          await store.close();
+        }
+      },
+      // Into the server's store, through the outbox code; the server's pump finds it on its next poll.
+      async emitEvent(event) {
+        const store = choice.openStore(dataDir);
+        try {
+          await outboxOver(store).emit({ ...event, createdAt: Date.now() });
         } finally {
           await store.close();
         }
@@ -85,6 +112,14 @@ export const startWorkerTarget: StartTarget = async (spec) => {
         const body = (await res.json()) as { access_token?: string };
         if (res.status !== 201 || !body.access_token) throw new Error(`issuing a token failed: ${res.status} ${JSON.stringify(body)}`);
         return body.access_token;
+      },
+      async emitEvent(event) {
+        const res = await fetch(`${worker.base}/__dev/events`, {
+          method: "POST",
+          headers: { "content-type": "application/json", authorization: `Bearer ${worker.devToken}` },
+          body: JSON.stringify({ id: event.id, client_id: event.clientId, type: event.type, data: event.data }),
+        });
+        if (res.status !== 202) throw new Error(`emitting an event failed: ${res.status} ${await res.text()}`);
       },
       stop: async () => {
         await worker.stop("SIGTERM");

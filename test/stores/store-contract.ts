@@ -13,6 +13,7 @@ import type { Wallet } from "../../src/ports/ledger.js";
 import type { Store } from "../../src/ports/store.js";
 import { tokenIdOf } from "../../src/core/records.js";
 import { UnknownCursorError } from "../../src/ports/paging.js";
+import type { WebhookAttemptRecord, WebhookEndpointRecord, WebhookMessageRecord } from "../../src/ports/webhooks.js";
 
 export interface StoreUnderTest {
   store: Store;
@@ -873,6 +874,147 @@ export function defineStoreContract(name: string, factory: StoreFactory): void {
         expect(await store.audit.list({ limit: 2, startingAfter: "aud_2" })).toEqual({ data: [rec(1)], hasMore: false });
         expect(await store.audit.list({ limit: 2, startingAfter: "aud_1" })).toEqual({ data: [], hasMore: false });
         await expect(store.audit.list({ limit: 2, startingAfter: "aud_9" })).rejects.toThrow(UnknownCursorError);
+      });
+    });
+
+    describe("webhooks", () => {
+      const endpointRec = (over: Partial<WebhookEndpointRecord> = {}): WebhookEndpointRecord => ({
+        endpointId: `whe_${++seq}`,
+        clientId: 100001,
+        url: "https://hooks.example.com/in",
+        eventTypes: null,
+        itemEvents: true,
+        description: null,
+        status: "enabled",
+        disabledReason: null,
+        secretCipher: "v1.iv.ct",
+        previousSecretCipher: null,
+        previousSecretExpiresAt: null,
+        createdAt: T0 + seq,
+        updatedAt: T0 + seq,
+        ...over,
+      });
+      const messageRec = (endpointId: string, eventId: string, over: Partial<WebhookMessageRecord> = {}): WebhookMessageRecord => ({
+        messageId: `whd_${++seq}`,
+        endpointId,
+        clientId: 100001,
+        eventId,
+        eventType: "batch.completed",
+        body: '{"type":"batch.completed","data":{"n":"ü"}}',
+        status: "pending",
+        attempts: 0,
+        scheduleBase: 0,
+        dueAt: T0,
+        leaseOwner: null,
+        createdAt: T0,
+        updatedAt: T0,
+        ...over,
+      });
+      const attemptOf = (m: WebhookMessageRecord, over: Partial<WebhookAttemptRecord> = {}): WebhookAttemptRecord => ({
+        attemptId: `wha_${++seq}`,
+        messageId: m.messageId,
+        endpointId: m.endpointId,
+        eventId: m.eventId,
+        eventType: m.eventType,
+        attempt: m.attempts + 1,
+        manual: false,
+        startedAt: T0 + 10,
+        durationMs: 12,
+        statusCode: 500,
+        error: "HTTP 500",
+        outcome: "retrying",
+        nextAttemptAt: T0 + 5000,
+        ...over,
+      });
+
+      it("round-trips endpoints, lists a client's oldest first, rotates secrets and deletes", async () => {
+        const a = endpointRec({ eventTypes: ["batch.completed", "batch.item.failed"], itemEvents: false, description: "ops" });
+        const b = endpointRec();
+        const other = endpointRec({ clientId: 100002 });
+        for (const e of [b, a, other]) await store.webhooks.createEndpoint(e);
+        expect(await store.webhooks.getEndpoint(a.endpointId)).toEqual(a);
+        expect(await store.webhooks.getEndpoint("whe_none")).toBeNull();
+        expect((await store.webhooks.listEndpoints(100001)).map((e) => e.endpointId)).toEqual([a.endpointId, b.endpointId]);
+        expect(await store.webhooks.setSecrets(a.endpointId, { secretCipher: "v1.new", previousSecretCipher: "v1.iv.ct", previousSecretExpiresAt: T0 + 99 }, T0 + 50)).toBe(true);
+        expect(await store.webhooks.getEndpoint(a.endpointId)).toEqual({ ...a, secretCipher: "v1.new", previousSecretCipher: "v1.iv.ct", previousSecretExpiresAt: T0 + 99, updatedAt: T0 + 50 });
+        expect(await store.webhooks.setSecrets(a.endpointId, { secretCipher: "v1.newer", previousSecretCipher: null, previousSecretExpiresAt: null }, T0 + 60)).toBe(true);
+        expect(await store.webhooks.getEndpoint(a.endpointId)).toMatchObject({ secretCipher: "v1.newer", previousSecretCipher: null, previousSecretExpiresAt: null });
+        expect(await store.webhooks.setSecrets("whe_none", { secretCipher: "x", previousSecretCipher: null, previousSecretExpiresAt: null }, T0)).toBe(false);
+        expect(await store.webhooks.deleteEndpoint(a.endpointId)).toBe(true);
+        expect(await store.webhooks.deleteEndpoint(a.endpointId)).toBe(false);
+        expect(await store.webhooks.getEndpoint(a.endpointId)).toBeNull();
+        expect((await store.webhooks.listEndpoints(100001)).map((e) => e.endpointId)).toEqual([b.endpointId]);
+      });
+
+      it("enqueues once per (endpoint, event) and claims due messages under an exclusive lease", async () => {
+        const e1 = endpointRec();
+        const e2 = endpointRec();
+        const m1 = messageRec(e1.endpointId, "evt_1");
+        const m2 = messageRec(e2.endpointId, "evt_1", { dueAt: T0 + 700 });
+        expect(await store.webhooks.enqueue([m1, m2])).toBe(2);
+        expect(await store.webhooks.enqueue([messageRec(e1.endpointId, "evt_1")])).toBe(0);
+        expect(await store.webhooks.getMessage(m1.messageId)).toEqual(m1);
+        expect(await store.webhooks.nextDueAt()).toBe(T0);
+        const first = await store.webhooks.claimDue(T0, 10, 500, "owner-a");
+        expect(first.map((m) => m.messageId)).toEqual([m1.messageId]);
+        expect(first[0]).toMatchObject({ status: "delivering", dueAt: T0 + 500, leaseOwner: "owner-a", body: m1.body });
+        // While the lease runs nobody else gets it; m2 is not due yet.
+        expect(await store.webhooks.claimDue(T0 + 499, 10, 500, "owner-b")).toEqual([]);
+        expect(await store.webhooks.nextDueAt()).toBe(T0 + 500);
+        // A lapsed lease is claimed again, and the old holder can no longer record.
+        const again = await store.webhooks.claimDue(T0 + 500, 10, 500, "owner-b");
+        expect(again.map((m) => m.messageId)).toEqual([m1.messageId]);
+        const late = await store.webhooks.recordAttempt(m1.messageId, "owner-a", { attempt: attemptOf(m1), status: "delivered", dueAt: null }, T0 + 600);
+        expect(late).toBe(false);
+        expect((await store.webhooks.listAttempts(e1.endpointId, { limit: 10 }))!.attempts).toEqual([]);
+        const later = await store.webhooks.claimDue(T0 + 800, 10, 500, "owner-c");
+        expect(later.map((m) => m.messageId)).toEqual([m2.messageId]);
+      });
+
+      it("records attempts (pending again, delivered, failed), disables on request, pages attempts newest first", async () => {
+        const e = endpointRec();
+        await store.webhooks.createEndpoint(e);
+        const m = messageRec(e.endpointId, "evt_9");
+        await store.webhooks.enqueue([m]);
+        const [c1] = await store.webhooks.claimDue(T0, 1, 1000, "o1");
+        const a1 = attemptOf(c1);
+        expect(await store.webhooks.recordAttempt(m.messageId, "o1", { attempt: a1, status: "pending", dueAt: T0 + 5000 }, T0 + 20)).toBe(true);
+        expect(await store.webhooks.getMessage(m.messageId)).toMatchObject({ status: "pending", attempts: 1, dueAt: T0 + 5000, leaseOwner: null });
+        expect(await store.webhooks.claimDue(T0 + 4999, 1, 1000, "o2")).toEqual([]);
+        const [c2] = await store.webhooks.claimDue(T0 + 5000, 1, 1000, "o2");
+        expect(c2.attempts).toBe(1);
+        const a2 = attemptOf(c2, { statusCode: 410, error: "gone", outcome: "endpoint_disabled", nextAttemptAt: null });
+        expect(await store.webhooks.recordAttempt(m.messageId, "o2", { attempt: a2, status: "failed", dueAt: null, disableEndpoint: { reason: "410" } }, T0 + 5100)).toBe(true);
+        expect(await store.webhooks.getMessage(m.messageId)).toMatchObject({ status: "failed", attempts: 2, dueAt: null });
+        expect(await store.webhooks.getEndpoint(e.endpointId)).toMatchObject({ status: "disabled", disabledReason: "410", updatedAt: T0 + 5100 });
+        expect(await store.webhooks.nextDueAt()).toBeNull();
+        // Resend: pending and due now, with a fresh schedule; then a third attempt delivers.
+        expect(await store.webhooks.resend(m.messageId, T0 + 6000)).toBe(true);
+        expect(await store.webhooks.getMessage(m.messageId)).toMatchObject({ status: "pending", dueAt: T0 + 6000, scheduleBase: 2 });
+        const [c3] = await store.webhooks.claimDue(T0 + 6000, 1, 1000, "o3");
+        expect(await store.webhooks.resend(m.messageId, T0 + 6001)).toBe(false);
+        const a3 = attemptOf(c3, { manual: true, statusCode: 200, error: null, outcome: "delivered", nextAttemptAt: null });
+        expect(await store.webhooks.recordAttempt(m.messageId, "o3", { attempt: a3, status: "delivered", dueAt: null }, T0 + 6100)).toBe(true);
+        expect(await store.webhooks.resend("whd_none", T0)).toBe(false);
+
+        const all = await store.webhooks.listAttempts(e.endpointId, { limit: 10 });
+        expect(all).toEqual({ attempts: [a3, a2, a1], hasMore: false });
+        const p1 = await store.webhooks.listAttempts(e.endpointId, { limit: 2 });
+        expect(p1).toEqual({ attempts: [a3, a2], hasMore: true });
+        expect(await store.webhooks.listAttempts(e.endpointId, { limit: 2, startingAfter: a2.attemptId })).toEqual({ attempts: [a1], hasMore: false });
+        expect(await store.webhooks.listAttempts(e.endpointId, { limit: 2, startingAfter: "wha_unknown" })).toBeNull();
+        expect(await store.webhooks.listAttempts("whe_other", { limit: 2, startingAfter: a2.attemptId })).toBeNull();
+      });
+
+      it("gives each due message to exactly one of many concurrent claimers", async () => {
+        const e = endpointRec();
+        const msgs = Array.from({ length: 30 }, (_, i) => messageRec(e.endpointId, `evt_c${i}`));
+        await store.webhooks.enqueue(msgs);
+        const claims = await Promise.all(Array.from({ length: 6 }, (_, i) => store.webhooks.claimDue(T0, 10, 1000, `owner-${i}`)));
+        const ids = claims.flat().map((m) => m.messageId);
+        expect(new Set(ids).size).toBe(ids.length);
+        const more = await store.webhooks.claimDue(T0, 100, 1000, "late");
+        expect(ids.length + more.length).toBe(30);
       });
     });
   });

@@ -23,6 +23,7 @@ import { SqlStore } from "../sqlite/sql-store.js";
 import { nodeHasher } from "./hasher.js";
 import { promMetrics } from "./prom-metrics.js";
 import { createPinoLogger } from "./logger.js";
+import { nodeWebhookPorts } from "./webhook-key.js";
 
 export interface NodeGatewayOptions {
   /** SQLite file, ":memory:", or undefined for DATA_DIR/batchgate.sqlite. */
@@ -128,5 +129,6 @@ export async function buildNodeServices(config: GatewayConfig, opts: NodeGateway
     logger: createPinoLogger(config.LOG_LEVEL, opts.logDestination),
     fetch: opts.fetch,
     paymentBatchFaults: paymentBatchFaultsFrom(process.env),
+    webhooks: nodeWebhookPorts(config),
   });
 }

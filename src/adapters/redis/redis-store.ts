@@ -35,6 +35,7 @@
  *
  * The admin operations' keys (client ids, token ids, fundings, the audit log, the credentials
  * version) are listed in redis-admin.ts.
+ * | `{bg}:v1:wh_*`                  |        | webhook endpoints, outbox and attempts: see redis-webhooks.ts |
  *
  * ## Money
  *
@@ -115,6 +116,7 @@ import type { WalletAdminOps } from "../../ports/wallet-admin.js";
 import type { AuditStore } from "../../ports/audit.js";
 import { tokenIdOf } from "../../core/records.js";
 import { WALLET_STATUSES_THAT_MOVE } from "../../core/ledger-rules.js";
+import { RedisWebhookStore } from "./redis-webhooks.js";
 
 /** The key layout's version: every key is under `{prefix}:v<LAYOUT_VERSION>:`. */
 export const LAYOUT_VERSION = 1;
@@ -468,11 +470,13 @@ export class RedisStore implements Store {
     this.meta = guarded(this.meta, "meta");
     this.ledger = guarded(this.ledger, "ledger");
     this.paymentBatches = redisPaymentBatches(this.redis, (...parts) => this.key(...parts));
+    this.webhooks = new RedisWebhookStore(this.redis, (...parts) => this.key(...parts));
     this.audit = guarded(this.audit, "audit");
   }
 
   /** The atomic payment batches' journal (keys in src/adapters/redis/redis-payment-batches.ts). */
   readonly paymentBatches: PaymentBatchStore;
+  readonly webhooks: RedisWebhookStore;
 
   /** `{prefix}:v1:part:part...`: the braces are the cluster hash tag (one slot for all keys). */
   private key(...parts: string[]): string {

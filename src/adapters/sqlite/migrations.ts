@@ -108,6 +108,31 @@ INSERT OR IGNORE INTO meta (key, value) VALUES ('credentials_epoch', lower(hex(r
 INSERT OR IGNORE INTO meta (key, value) VALUES ('credentials_version', '0');
 `,
   },
+  {
+    version: 7,
+    name: "webhook endpoints, outbox messages and delivery attempts",
+    sql: `
+CREATE TABLE webhook_endpoints (
+  endpoint_id TEXT PRIMARY KEY, client_id INTEGER NOT NULL, url TEXT NOT NULL, event_types TEXT,
+  item_events INTEGER NOT NULL, description TEXT, status TEXT NOT NULL, disabled_reason TEXT,
+  secret_cipher TEXT NOT NULL, previous_secret_cipher TEXT, previous_secret_expires_at INTEGER,
+  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+CREATE INDEX webhook_endpoints_client ON webhook_endpoints(client_id, created_at);
+CREATE TABLE webhook_messages (
+  message_id TEXT PRIMARY KEY, endpoint_id TEXT NOT NULL, client_id INTEGER NOT NULL,
+  event_id TEXT NOT NULL, event_type TEXT NOT NULL, body TEXT NOT NULL, status TEXT NOT NULL,
+  attempts INTEGER NOT NULL, schedule_base INTEGER NOT NULL, due_at INTEGER, lease_owner TEXT,
+  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+  UNIQUE (endpoint_id, event_id));
+CREATE INDEX webhook_messages_due ON webhook_messages(due_at) WHERE due_at IS NOT NULL;
+CREATE TABLE webhook_attempts (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, attempt_id TEXT NOT NULL UNIQUE, message_id TEXT NOT NULL,
+  endpoint_id TEXT NOT NULL, event_id TEXT NOT NULL, event_type TEXT NOT NULL, attempt INTEGER NOT NULL,
+  manual INTEGER NOT NULL, started_at INTEGER NOT NULL, duration_ms INTEGER NOT NULL,
+  status_code INTEGER, error TEXT, outcome TEXT NOT NULL, next_attempt_at INTEGER);
+CREATE INDEX webhook_attempts_endpoint ON webhook_attempts(endpoint_id, seq);
+`,
+  },
 ];
 
 export class MigrationError extends Error {

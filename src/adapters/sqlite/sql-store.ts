@@ -42,6 +42,7 @@ import type { SqlDriver, SqlRow, SqlValue } from "./driver.js";
 import { migrate } from "./migrations.js";
 import { sqlPaymentBatches } from "./sql-payment-batches.js";
 import { BUMP_CREDENTIALS_VERSION, sqlAdminOps } from "./sql-admin.js";
+import { SqlWebhookStore } from "./sql-webhooks.js";
 
 import { SYSTEM_FUNDING, SYSTEM_PAYOUTS_IN_FLIGHT, railAccount } from "../ledger-accounts.js";
 
@@ -83,9 +84,12 @@ const SQL = {
 
 export class SqlStore implements Store {
   /** Brings the schema up to date (src/adapters/sqlite/migrations.ts) before anything else. */
+  readonly webhooks: SqlWebhookStore;
+
   constructor(private readonly db: SqlDriver) {
     migrate(db);
     this.paymentBatches = sqlPaymentBatches(db);
+    this.webhooks = new SqlWebhookStore(db);
   }
 
   readonly paymentBatches: PaymentBatchStore;

@@ -12,6 +12,9 @@
  * - `POST /__dev/tokens` `{"user_id","scopes":[…],"expires_at"?,"revoked"?}`: issues an access token
  *   for an existing user (201 `{"access_token"}`), so tests can exercise scopes, expiry and
  *   revocation over HTTP as they do on Node by writing the SQLite file.
+ * - `POST /__dev/events` `{"id","client_id","type","data"}`: emits an event into the webhook outbox
+ *   (202), as the asynchronous batch runner does, so tests can exercise webhook delivery from the
+ *   worker.
  *
  * Registered by the worker adapter around the app, not in routes/: the public surface is unchanged.
  */
@@ -22,6 +25,7 @@ import { newSecret, timingSafeEqual } from "../../core/secrets.js";
 import type { ErrorCode } from "../../core/errors.js";
 import { renderError } from "../../http/errors.js";
 import { seedDemoData } from "../../demo-data.js";
+import { EVENT_TYPES, type EventSink } from "../../ports/events.js";
 import type { Clock, SecretHasher } from "../../ports/runtime.js";
 import type { Store } from "../../ports/store.js";
 
@@ -33,7 +37,15 @@ export interface DevRoutesDeps {
   hasher: SecretHasher;
   demoUsers: number;
   clock: Clock;
+  events?: EventSink;
 }
+
+const EventRequestSchema = z.strictObject({
+  id: z.string().min(1).max(255),
+  client_id: z.number().int().nonnegative(),
+  type: z.enum(EVENT_TYPES),
+  data: z.record(z.string(), z.unknown()),
+});
 
 const TokenRequestSchema = z.strictObject({
   user_id: z.string().min(1).max(255),
@@ -91,6 +103,20 @@ export function devRoutes(deps: DevRoutesDeps): (request: Request) => Promise<Re
         createdAt: deps.clock.now(),
       });
       return Response.json({ access_token: accessToken }, { status: 201 });
+    }
+
+    if (path === "/__dev/events" && deps.events) {
+      let body: unknown;
+      try {
+        body = await request.json();
+      } catch {
+        return errorResponse("invalid_json");
+      }
+      const parsed = EventRequestSchema.safeParse(body);
+      if (!parsed.success) return errorResponse("invalid_body", parsed.error.issues[0]?.message);
+      const e = parsed.data;
+      await deps.events.emit({ id: e.id, clientId: e.client_id, type: e.type, data: e.data, createdAt: deps.clock.now() });
+      return Response.json({ status: "emitted" }, { status: 202 });
     }
 
     return errorResponse("route_not_found", `No endpoint ${request.method} ${path}.`);

@@ -23,6 +23,7 @@ import { renderError, surfaceOf } from "../../http/errors.js";
 import type { Clock, Logger } from "../../ports/runtime.js";
 import { createServices, type GatewayServices, systemClock } from "../../services.js";
 import { TextMetrics } from "../../core/metrics-registry.js";
+import { createSecretBox } from "../../core/secret-box.js";
 import { SandboxRail } from "../rails/sandbox.js";
 import { type DurableObjectSqlStorage, durableObjectSqlDriver } from "../sqlite/durable-object-driver.js";
 import { sqlRateLimiter } from "../sqlite/sql-rate-limiter.js";
@@ -137,6 +138,12 @@ export function buildWorkerGateway(env: WorkerVars, storage: GatewayStorage, opt
     metrics: new TextMetrics(),
     clock,
     fetch: opts.fetch,
+    // Workers cannot resolve names (no resolver: the SSRF guard checks literal addresses and local
+    // names), and have nowhere private to keep a generated key: without WEBHOOK_SECRET_KEY,
+    // endpoints cannot be created.
+    webhooks: config.WEBHOOK_SECRET_KEY
+      ? { box: createSecretBox(config.WEBHOOK_SECRET_KEY), resolver: null }
+      : { box: null, resolver: null, secretsUnavailable: "Webhook endpoints cannot be created: the operator must set the WEBHOOK_SECRET_KEY secret (npx wrangler secret put WEBHOOK_SECRET_KEY)." },
   });
   return { config, services, devToken };
 }
@@ -152,7 +159,7 @@ export function createGatewayHandler(env: WorkerVars, storage: GatewayStorage, o
   const { services, devToken, config } = gateway;
   const app = createApp(services, { docsAssets: opts.docsAssets, peerOf: cloudflarePeer });
   const dev = devToken
-    ? devRoutes({ token: devToken, store: services.store, hasher: webCryptoHasher, demoUsers: config.DEMO_USERS, clock: opts.clock ?? systemClock })
+    ? devRoutes({ token: devToken, store: services.store, hasher: webCryptoHasher, demoUsers: config.DEMO_USERS, clock: opts.clock ?? systemClock, events: services.events })
     : null;
   services.background.start();
   return {
