@@ -24,6 +24,14 @@ export interface CallRequest {
   idempotency_key?: string;
 }
 
+/** A call stored in an asynchronous batch: its token by hash only. */
+export interface StoredCall {
+  call: string;
+  tokenHash: string;
+  reference_id?: string;
+  parameters?: unknown;
+}
+
 export interface CallResult {
   call: string;
   reference_id: string | null;
@@ -132,6 +140,43 @@ export class BatchEngine {
   /** Runs one call alone (POST /v2/<call>): same path as inside a batch, without a batch deadline. */
   runSingle(call: CallRequest, ctx: RunContext): Promise<CallOutcome> {
     return this.deps.inflight.add(() => this.execute(call, ctx, undefined, ctx.callRef)) as Promise<CallOutcome>;
+  }
+
+  /**
+   * Runs one stored item of an asynchronous batch. Its token is known only by its hash and is
+   * checked again now (a token revoked or expired since the item was added fails invalid_token),
+   * with the per-token rate limit applied; `ref` names the item's effects.
+   */
+  runItem(item: StoredCall, ctx: RunContext, ref: string): Promise<CallOutcome> {
+    return this.deps.inflight.add(async (): Promise<CallOutcome> => {
+      const call: CallRequest = { call: item.call, reference_id: item.reference_id, parameters: item.parameters };
+      const handler = this.deps.handlers.get(call.call);
+      if (!handler) return rejected(failure(call, "unknown_call", `No call named ${JSON.stringify(call.call)} is registered.`));
+      let rate: RateDecision | undefined;
+      let principal: Principal | null = null;
+      try {
+        if (item.tokenHash !== "") {
+          rate = await this.consumeTokenLimit(item.tokenHash);
+          if (!rate.allowed) {
+            return rejected(failure(call, "throttle_exceeded", `This access token is over its rate limit; retry in ${rate.resetSeconds} s.`), rate);
+          }
+          if (handler.auth === "user") principal = await this.deps.auth.principalFor(item.tokenHash);
+        } else if (handler.auth !== "none") {
+          throw new GatewayError("missing_authorization");
+        }
+        if (handler.scope && principal && !principal.scopes.has(handler.scope)) {
+          throw new GatewayError("insufficient_scope", `This call needs the ${handler.scope} scope.`);
+        }
+      } catch (e) {
+        return rejected(this.errorResult(call, e, ctx), rate);
+      }
+      const parsed = handler.schema.safeParse(call.parameters ?? {});
+      if (!parsed.success) return rejected(failure(call, "invalid_parameters", describeZodError(parsed.error)), rate);
+      const { result, settled } = this.runHandler(handler, parsed.data, call, principal, ctx, undefined, ref);
+      // A timed-out item's money may still move: its recorded outcome is the handler's own.
+      void result;
+      return { rate, executed: true, result: await settled, settled };
+    }) as Promise<CallOutcome>;
   }
 
   private async execute(call: CallRequest, ctx: RunContext, batch: BatchState | undefined, ref: string | undefined): Promise<CallOutcome> {

@@ -4,6 +4,7 @@
  * backend (SQL over better-sqlite3 or Durable Object storage, or Redis), which pass the same
  * contract suite in test/stores. Each port lives in its own file.
  */
+import type { BatchStore } from "./batches.js";
 import type { ClientStore, TokenStore } from "./credentials.js";
 import type { IdempotencyStore } from "./idempotency.js";
 import type { LedgerStore } from "./ledger.js";
@@ -15,6 +16,8 @@ export interface Store {
   tokens: TokenStore;
   ledger: LedgerStore;
   meta: MetaStore;
+  /** Asynchronous batches (/v1/batches). */
+  batches: BatchStore;
   /** Cheap round trip for /readyz. */
   ping(): Promise<void>;
   close(): Promise<void>;

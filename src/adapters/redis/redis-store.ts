@@ -30,6 +30,7 @@
  * | `{bg}:v1:meta`                  | hash   | meta key → value                                         |
  * | `{bg}:v1:idem:<len>:<scope>:<key>` | hash | idempotency record's fields; PEXPIRE'd at retention     |
  * | `{bg}:v1:idem_expiry`           | zset   | idempotency record key scored by its expiresAt           |
+ * | `{bg}:v1:abatch*`, `ab*`        | …      | asynchronous batches: see redis-batches.ts                |
  *
  * ## Money
  *
@@ -102,6 +103,7 @@ import type { MetaStore } from "../../ports/meta.js";
 import type { Store } from "../../ports/store.js";
 import { SYSTEM_ACCOUNT_PREFIX, SYSTEM_FUNDING, SYSTEM_PAYOUTS_IN_FLIGHT, railAccount } from "../ledger-accounts.js";
 import { isRedisUnavailable } from "./client.js";
+import { RedisBatchStore } from "./redis-batches.js";
 
 /** The key layout's version: every key is under `{prefix}:v<LAYOUT_VERSION>:`. */
 export const LAYOUT_VERSION = 1;
@@ -422,6 +424,7 @@ function results(res: [Error | null, unknown][] | null): unknown[] {
 export class RedisStore implements Store {
   private readonly redis: Redis;
   private readonly prefix: string;
+  readonly batches: RedisBatchStore;
 
   constructor(opts: RedisStoreOptions) {
     if (!opts.prefix || /[{}]/.test(opts.prefix)) throw new Error(`Redis key prefix must be non-empty and contain no braces, got "${opts.prefix}"`);
@@ -436,6 +439,7 @@ export class RedisStore implements Store {
     this.idempotency = guarded(this.idempotency, "idempotency");
     this.meta = guarded(this.meta, "meta");
     this.ledger = guarded(this.ledger, "ledger");
+    this.batches = new RedisBatchStore(this.redis, (...parts) => this.key(...parts));
   }
 
   /** `{prefix}:v1:part:part...`: the braces are the cluster hash tag (one slot for all keys). */

@@ -12,6 +12,7 @@
  * Migration 1 is the schema from before versioning and uses CREATE ... IF NOT EXISTS, so a
  * database created then (tables present, no version table) is adopted as version 1 unchanged.
  */
+import { ASYNC_BATCHES_MIGRATION_SQL } from "./sql-batches.js";
 import type { SqlDriver } from "./driver.js";
 
 export interface Migration {
@@ -67,6 +68,11 @@ CREATE INDEX IF NOT EXISTS idempotency_expiry ON idempotency(expires_at);
     version: 3,
     name: "idempotency claim owner (leases)",
     sql: "ALTER TABLE idempotency ADD COLUMN owner TEXT NOT NULL DEFAULT '';",
+  },
+  {
+    version: 4,
+    name: "asynchronous batches",
+    sql: ASYNC_BATCHES_MIGRATION_SQL,
   },
 ];
 

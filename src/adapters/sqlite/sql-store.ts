@@ -39,6 +39,7 @@ import {
 } from "../../core/records.js";
 import type { SqlDriver, SqlRow, SqlValue } from "./driver.js";
 import { migrate } from "./migrations.js";
+import { SqlBatchStore } from "./sql-batches.js";
 
 import { SYSTEM_FUNDING, SYSTEM_PAYOUTS_IN_FLIGHT, railAccount } from "../ledger-accounts.js";
 
@@ -77,8 +78,11 @@ const SQL = {
 
 export class SqlStore implements Store {
   /** Brings the schema up to date (src/adapters/sqlite/migrations.ts) before anything else. */
+  readonly batches: SqlBatchStore;
+
   constructor(private readonly db: SqlDriver) {
     migrate(db);
+    this.batches = new SqlBatchStore(db);
   }
 
   /** Every business check happens before the first write, so an early return needs no rollback. */
