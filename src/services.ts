@@ -14,6 +14,8 @@ import { BatchEngine } from "./core/engine.js";
 import { Idempotency } from "./core/idempotency.js";
 import type { HandlerLookup } from "./core/call-contract.js";
 import { TimerRunner } from "./core/background.js";
+import { AsyncBatches, type BatchDispatch } from "./core/async-batches.js";
+import { AsyncBatchRunner } from "./core/async-batch-runner.js";
 import type { BackgroundRunner } from "./ports/background.js";
 import { discardEvents, type EventSink } from "./ports/events.js";
 import type { RailProvider } from "./ports/rails.js";
@@ -39,6 +41,18 @@ export interface GatewayPorts {
   background?: BackgroundRunner;
   /** Where events for API clients go (the webhook outbox). */
   events?: EventSink;
+  /**
+   * Runs asynchronous batches on a shared queue (BullMQ on STORE=redis) instead of the
+   * `async-batches` pump; given the runner, returns how to start a batch.
+   */
+  batchQueue?: (runner: AsyncBatchRunner) => BatchQueue;
+}
+
+/** A queue that runs batch slices (several instances share it). */
+export interface BatchQueue {
+  dispatch: BatchDispatch;
+  /** The background pump that keeps it going: re-dispatches processing batches, expires building ones. */
+  pump(): import("./ports/background.js").Pump;
 }
 
 export interface GatewayServices {
@@ -54,6 +68,8 @@ export interface GatewayServices {
   /** Background work (started by the entry point once it serves). */
   background: BackgroundRunner;
   events: EventSink;
+  /** Asynchronous batches (/v1/batches). */
+  asyncBatches: AsyncBatches;
 }
 
 export const systemClock: Clock = { now: () => Date.now() };
@@ -85,6 +101,34 @@ export function createServices(deps: GatewayPorts): GatewayServices {
     maxHoldMs: Math.max(deps.config.BATCH_DEADLINE_MS, deps.config.CALL_TIMEOUT_MS) + 60_000,
   });
   const background = deps.background ?? new TimerRunner({ clock, logger: deps.logger });
+  const events = deps.events ?? discardEvents;
+  let dispatch: BatchDispatch = () => background.wake("async-batches");
+  const asyncBatches = new AsyncBatches({
+    store: deps.store.batches,
+    handlers: deps.handlers,
+    auth,
+    events,
+    clock,
+    logger: deps.logger,
+    limits: { maxItems: deps.config.ASYNC_BATCH_MAX_ITEMS, expiryMs: deps.config.ASYNC_BATCH_EXPIRY_S * 1000 },
+    dispatch: (b) => dispatch(b),
+  });
+  const runner = new AsyncBatchRunner({
+    store: deps.store.batches,
+    batches: asyncBatches,
+    engine,
+    sha256Hex: (text) => auth.hash(text),
+    clock,
+    logger: deps.logger,
+    options: { concurrency: deps.config.ASYNC_BATCH_CONCURRENCY, ratePerClient: deps.config.ASYNC_BATCH_RATE, sliceSize: deps.config.ASYNC_BATCH_SLICE },
+  });
+  if (deps.batchQueue) {
+    const queue = deps.batchQueue(runner);
+    dispatch = queue.dispatch;
+    background.register("async-batches", queue.pump());
+  } else {
+    background.register("async-batches", runner.pump());
+  }
   return {
     config: deps.config,
     store: deps.store,
@@ -95,6 +139,7 @@ export function createServices(deps: GatewayPorts): GatewayServices {
     clientLimiter: deps.clientLimiter,
     logger: deps.logger,
     background,
-    events: deps.events ?? discardEvents,
+    events,
+    asyncBatches,
   };
 }

@@ -7,7 +7,8 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { Schema } from "hono/types";
 import type { AppEnv } from "../../src/http/env.js";
+import { registerBatches } from "./batches/index.js";
 
 export function registerV1<S extends Schema>(app: OpenAPIHono<AppEnv, S>) {
-  return app;
+  return registerBatches(app);
 }
