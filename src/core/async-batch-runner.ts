@@ -64,7 +64,12 @@ export class AsyncBatchRunner {
     const batch = await store.getBatch(batchId);
     if (!batch || batch.status !== "processing") return { more: false };
     const { items, hasMore } = await store.listItems(batchId, { status: "pending", limit: options.sliceSize, ...range });
-    if (items.length === 0) return { more: false };
+    if (items.length === 0) {
+      // Nothing pending here: make sure a batch whose last outcomes were recorded is ended (a
+      // crash between the last outcome and the end leaves it processing).
+      await this.finish(batch);
+      return { more: false };
+    }
 
     const queue = this.queueFor(batch.clientId);
     const outcomes: ItemOutcome[] = [];
@@ -114,6 +119,11 @@ export class AsyncBatchRunner {
       }
       return again ? "now" : soonest;
     };
+  }
+
+  private async finish(batch: BatchRecord) {
+    if (batch.succeededCount + batch.failedCount + batch.cancelledCount < batch.totalCount) return;
+    await this.record(batch, [], new Map());
   }
 
   private queueFor(clientId: number): PQueue {
@@ -170,7 +180,7 @@ export class AsyncBatchRunner {
         }),
     );
     const b = out.batch;
-    if (out.recorded.length > 0 && TERMINAL_STATUSES.includes(b.status) && b.status !== batch.status) {
+    if (TERMINAL_STATUSES.includes(b.status) && b.status !== batch.status) {
       await batches.emit({
         id: `evt_${b.batchId}_completed_${b.runGeneration}`,
         clientId: b.clientId,

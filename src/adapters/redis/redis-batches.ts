@@ -154,7 +154,7 @@ end
 if #recorded > 0 then
   redis.call('HINCRBY', KEYS[1], 'succeededCount', ok)
   redis.call('HINCRBY', KEYS[1], 'failedCount', bad)
-  redis.call('HINCRBY', KEYS[1], 'cancelledCount', -uncancelled)
+  if uncancelled > 0 then redis.call('HINCRBY', KEYS[1], 'cancelledCount', 0 - uncancelled) end
   redis.call('HSET', KEYS[1], 'updatedAt', now)
 end
 return {recorded, redis.call('HGETALL', KEYS[1])}
@@ -185,7 +185,7 @@ for _, idx in ipairs(candidates) do
   end
 end
 if #retried > 0 then
-  redis.call('HINCRBY', KEYS[1], 'failedCount', -#retried)
+  redis.call('HINCRBY', KEYS[1], 'failedCount', 0 - #retried)
   redis.call('HINCRBY', KEYS[1], 'runGeneration', 1)
   redis.call('HDEL', KEYS[1], 'completedAt')
   setStatus(ARGV[1], st, 'processing', now)
