@@ -11,6 +11,7 @@ import { SYSTEM_FUNDING, SYSTEM_PAYOUTS_IN_FLIGHT, railAccount } from "../../src
 import type { TokenRecord } from "../../src/ports/credentials.js";
 import type { Wallet } from "../../src/ports/ledger.js";
 import type { Store } from "../../src/ports/store.js";
+import { defineBatchStoreContract } from "./batch-store-contract.js";
 
 export interface StoreUnderTest {
   store: Store;
@@ -691,5 +692,7 @@ export function defineStoreContract(name: string, factory: StoreFactory): void {
         await expectBalancedLedger();
       });
     });
+
+    defineBatchStoreContract(() => store);
   });
 }
