@@ -11,7 +11,8 @@
  * end, items per second, the RSS before submitting and its peak while the batch ran, and checks
  * that every item succeeded and that the ledger holds one payment per item (fails otherwise).
  *
- * Environment (all optional): BENCH_ITEMS (default 5000), REDIS_URL, BENCH_STORES ("sqlite,redis").
+ * Environment (all optional): BENCH_ITEMS (default 5000), REDIS_URL, BENCH_STORES ("sqlite,redis"),
+ * BENCH_SERVER_NODE_ARGS (extra node flags for the server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p").
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
@@ -33,7 +34,8 @@ function rssMiB(pid: number): number {
 async function startServer(env: Record<string, string>): Promise<{ child: ChildProcess; base: string; dir: string }> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "batchgate-bench-async-"));
-  const child = spawn(process.execPath, ["--import", "tsx", "src/node.ts"], {
+  const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? "").split(" ").filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", "src/node.ts"], {
     env: {
       ...process.env,
       HOST: "127.0.0.1",
@@ -133,7 +135,10 @@ async function run(store: "sqlite" | "redis") {
       rss_growth_mib: Math.round(peak - rssBefore),
     };
   } finally {
-    child.kill("SIGKILL");
+    // SIGTERM: a graceful stop (a --cpu-prof profile is written on exit).
+    const exited = new Promise((r) => child.once("exit", r));
+    child.kill("SIGTERM");
+    await exited;
   }
 }
 
