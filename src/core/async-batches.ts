@@ -13,6 +13,7 @@ import type {
   BatchItemRecord,
   BatchRecord,
   BatchStatus,
+  AddItemsOutcome,
   BatchStore,
   ItemStatus,
   NewBatchItem,
@@ -184,10 +185,10 @@ export class AsyncBatches {
       completedAt: null,
       expiresAt: now + this.deps.limits.expiryMs,
     };
-    const made = await this.deps.store.createBatch(record);
+    const made = await this.deps.store.createBatch(record, prepared, this.deps.limits.maxItems);
+    if ("reason" in made) this.refused(made, record.batchId, now);
     if (!made.created) return { status: 200, batch: batchView(made.batch, now) };
-    let batch = made.batch;
-    if (prepared.length > 0) batch = await this.append(batch.batchId, prepared, now);
+    const batch = made.batch;
     if (input.process) return { status: 202, batch: await this.startProcessing(clientId, batch.batchId) };
     return { status: 201, batch: batchView(batch, now) };
   }
@@ -317,6 +318,10 @@ export class AsyncBatches {
   private async append(batchId: string, prepared: NewBatchItem[], now: number): Promise<BatchRecord> {
     const out = await this.deps.store.addItems(batchId, prepared, this.deps.limits.maxItems, now);
     if (out.ok) return out.batch;
+    return this.refused(out, batchId, now);
+  }
+
+  private refused(out: Exclude<AddItemsOutcome, { ok: true }>, batchId: string, now: number): never {
     switch (out.reason) {
       case "not_found":
         throw new GatewayError("not_found", "No such batch.");

@@ -81,6 +81,9 @@ export type AddItemsOutcome =
   /** The item idempotency key is already used by another item of this client (`batchId`, `index`). */
   | { ok: false; reason: "key_in_use"; key: string; batchId: string; index: number; newIndex: number };
 
+/** New items refused (nothing stored). */
+export type ItemsRefused = Extract<AddItemsOutcome, { reason: "too_many" | "key_in_use" }>;
+
 /** The outcome of one item's attempt, to record. */
 export interface ItemOutcome {
   index: number;
@@ -119,8 +122,12 @@ export interface ListItemsQuery {
 }
 
 export interface BatchStore {
-  /** Creates the batch, or returns the client's batch with the same idempotency key (created: false). */
-  createBatch(batch: BatchRecord): Promise<CreateBatchOutcome>;
+  /**
+   * Creates the batch with its first items, all or none, or returns the client's batch with the
+   * same idempotency key (created: false, nothing added). Items are refused as addItems refuses
+   * them (`too_many`, `key_in_use`), and then no batch is created.
+   */
+  createBatch(batch: BatchRecord, items?: readonly NewBatchItem[], maxItems?: number): Promise<CreateBatchOutcome | ItemsRefused>;
   getBatch(batchId: string): Promise<BatchRecord | null>;
   /** Newest first; `hasMore` tells whether the page was cut at `limit`. */
   listBatches(clientId: number, q: ListBatchesQuery): Promise<{ batches: BatchRecord[]; hasMore: boolean }>;

@@ -167,6 +167,19 @@ describe("/v1/batches", () => {
     expect(other.body.error.code).toBe("not_found");
   });
 
+  it("a create whose items are refused creates nothing: the same idempotency key works once fixed", async () => {
+    const g = await start();
+    const { body: first } = await req(g, "POST", "/v1/batches", { items: [{ ...payItem(g, 0), idempotency_key: "taken" }] });
+    const refused = await req(g, "POST", "/v1/batches", { idempotency_key: "bk", items: [payItem(g, 1), { ...payItem(g, 2), idempotency_key: "taken" }], process: true });
+    expect(refused.res.status).toBe(409);
+    expect(refused.body.error).toMatchObject({ code: "item_idempotency_key_in_use", details: { index: 1, batch_id: first.id, batch_index: 0 } });
+    const list = await req(g, "GET", "/v1/batches");
+    expect(list.body.data.map((b: any) => b.id)).toEqual([first.id]);
+    const fixed = await req(g, "POST", "/v1/batches", { idempotency_key: "bk", items: [payItem(g, 1)], process: true });
+    expect(fixed.res.status).toBe(202);
+    expect(fixed.body.total_count).toBe(1);
+  });
+
   it("takes bodies up to the larger limit on /v1/batches only", async () => {
     const g = await start({ MAX_BODY_BYTES: "2048", ASYNC_BATCH_MAX_BODY_BYTES: "65536" });
     const big = { label: "x", metadata: { pad: "p".repeat(10_000) } };

@@ -52,8 +52,23 @@ export function defineBatchStoreContract(storeOf: () => Store): void {
       expect(await s.getBatch(b.batchId)).toEqual(b);
       const again = await s.createBatch(batch({ idempotencyKey: "k1" }));
       expect(again).toEqual({ created: false, batch: b });
-      expect((await s.createBatch(batch({ idempotencyKey: "k1", clientId: 8 }))).created).toBe(true);
+      expect(await s.createBatch(batch({ idempotencyKey: "k1", clientId: 8 }))).toMatchObject({ created: true });
       expect(await s.getBatch("batch_missing")).toBeNull();
+    });
+
+    it("creates with first items all or none: a refused item leaves no batch and no key", async () => {
+      const s = storeOf().batches;
+      const a = batch({ clientId: 55 });
+      const made = await s.createBatch(a, [item("x1"), item(null)], 5);
+      expect(made).toMatchObject({ created: true, batch: { batchId: a.batchId, totalCount: 2 } });
+      const b = batch({ clientId: 55, idempotencyKey: "kb" });
+      expect(await s.createBatch(b, [item("y1"), item("x1")], 5)).toEqual({ ok: false, reason: "key_in_use", key: "x1", batchId: a.batchId, index: 0, newIndex: 1 });
+      expect(await s.getBatch(b.batchId)).toBeNull();
+      expect((await s.createBatch(batch({ clientId: 55 }), [item("z1"), item("z2")], 1)) as object).toMatchObject({ ok: false, reason: "too_many" });
+      // Neither the refused batch's key nor its items' keys were taken.
+      const again = await s.createBatch(batch({ clientId: 55, idempotencyKey: "kb" }), [item("y1")], 5);
+      expect(again).toMatchObject({ created: true, batch: { totalCount: 1 } });
+      expect((await s.listBatches(55, { limit: 10 })).batches).toHaveLength(2);
     });
 
     it("adds items all or none: limits, expiry, and item keys unique per client", async () => {

@@ -29,6 +29,7 @@ import {
   type CreateBatchOutcome,
   type ItemAttempt,
   type ItemOutcome,
+  type ItemsRefused,
   type ItemStatus,
   type ListBatchesQuery,
   type ListItemsQuery,
@@ -40,14 +41,36 @@ import { isRedisUnavailable } from "./client.js";
 
 const STATUS_KEYS = BATCH_STATUSES.length;
 
-// KEYS: batch, idem, list, building set. ARGV: hasIdem, batchId, expiresAt, field, value...
+// KEYS: batch, idem, list, building set, items, state, hist, pending, client keys.
+// ARGV: hasIdem, batchId, expiresAt, now, max, n, nFields, (field, value)*nFields, (key, json)*n
 const CREATE = `
 if ARGV[1] == '1' then
   local existing = redis.call('GET', KEYS[2])
   if existing then return {0, existing} end
-  redis.call('SET', KEYS[2], ARGV[2])
 end
-for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+local n = tonumber(ARGV[6])
+local nf = tonumber(ARGV[7])
+local base = 7 + 2 * nf
+if n > tonumber(ARGV[5]) then return {2, 'too_many'} end
+for i = 1, n do
+  local key = ARGV[base + 2 * i - 1]
+  if key ~= '' then
+    local owner = redis.call('HGET', KEYS[9], key)
+    if owner then return {2, 'key_in_use', key, owner, tostring(i - 1)} end
+  end
+end
+if ARGV[1] == '1' then redis.call('SET', KEYS[2], ARGV[2]) end
+for i = 8, base, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+for i = 1, n do
+  local idx = tostring(i - 1)
+  local key = ARGV[base + 2 * i - 1]
+  redis.call('HSET', KEYS[5], idx, ARGV[base + 2 * i])
+  redis.call('HSET', KEYS[6], idx, 'pending:1:' .. ARGV[4])
+  redis.call('HSET', KEYS[7], idx, '[]')
+  redis.call('ZADD', KEYS[8], i - 1, idx)
+  if key ~= '' then redis.call('HSET', KEYS[9], key, ARGV[2] .. ' ' .. idx) end
+end
+redis.call('HSET', KEYS[1], 'totalCount', n)
 redis.call('ZADD', KEYS[3], 0, ARGV[2])
 redis.call('ZADD', KEYS[4], tonumber(ARGV[3]), ARGV[2])
 return {1, ARGV[2]}
@@ -194,7 +217,7 @@ return {retried, redis.call('HGETALL', KEYS[1])}
 `;
 
 const SCRIPTS = {
-  bgAbCreate: { numberOfKeys: 4, lua: CREATE },
+  bgAbCreate: { numberOfKeys: 9, lua: CREATE },
   bgAbAddItems: { numberOfKeys: 6, lua: ADD_ITEMS },
   bgAbMove: { numberOfKeys: 3 + STATUS_KEYS, lua: MOVE },
   bgAbRecord: { numberOfKeys: 4, lua: RECORD },
@@ -274,16 +297,28 @@ export class RedisBatchStore implements BatchStore {
     return fn.call(this.redis, ...keys, ...args.map(String));
   }
 
-  async createBatch(b: BatchRecord): Promise<CreateBatchOutcome> {
+  async createBatch(b: BatchRecord, items: readonly NewBatchItem[] = [], maxItems = Number.MAX_SAFE_INTEGER): Promise<CreateBatchOutcome | ItemsRefused> {
     const idemKey = b.idempotencyKey === null ? this.key("abatch_idem", "-") : this.key("abatch_idem", String(b.clientId), String(b.idempotencyKey.length), b.idempotencyKey);
-    const out = (await this.run("bgAbCreate", [this.kBatch(b.batchId), idemKey, this.kList(b.clientId), this.kStatus("building")], [
-      b.idempotencyKey === null ? "0" : "1",
-      b.batchId,
-      b.expiresAt,
-      ...batchFields(b),
-    ])) as [number, string];
-    if (out[0] === 1) return { created: true, batch: b };
-    return { created: false, batch: (await this.getBatch(out[1]))! };
+    const fields = batchFields(b);
+    const args: (string | number)[] = [b.idempotencyKey === null ? "0" : "1", b.batchId, b.expiresAt, b.createdAt, maxItems, items.length, fields.length / 2, ...fields];
+    for (const it of items) args.push(it.idempotencyKey ?? "", JSON.stringify(it satisfies ItemRequest));
+    const keys = [
+      this.kBatch(b.batchId),
+      idemKey,
+      this.kList(b.clientId),
+      this.kStatus("building"),
+      this.kItems(b.batchId),
+      this.kState(b.batchId),
+      this.kHist(b.batchId),
+      this.kPending(b.batchId),
+      this.kKeys(b.clientId),
+    ];
+    const out = (await this.run("bgAbCreate", keys, args)) as [number, string, ...string[]];
+    if (out[0] === 1) return { created: true, batch: (await this.getBatch(b.batchId))! };
+    if (out[0] === 0) return { created: false, batch: (await this.getBatch(out[1]))! };
+    if (out[1] === "too_many") return { ok: false, reason: "too_many", batch: { ...b, totalCount: 0 } };
+    const [ownerBatch, ownerIdx] = out[3].split(" ");
+    return { ok: false, reason: "key_in_use", key: out[2], batchId: ownerBatch, index: Number(ownerIdx), newIndex: Number(out[4]) };
   }
 
   async getBatch(batchId: string): Promise<BatchRecord | null> {

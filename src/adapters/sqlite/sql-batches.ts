@@ -15,6 +15,7 @@ import type {
   CreateBatchOutcome,
   ItemAttempt,
   ItemOutcome,
+  ItemsRefused,
   ItemStatus,
   ListBatchesQuery,
   ListItemsQuery,
@@ -116,6 +117,13 @@ function itemFrom(r: SqlRow): BatchItemRecord {
   };
 }
 
+/** Carries an item refusal out of a transaction, rolling it back. */
+class Refused extends Error {
+  constructor(readonly outcome: ItemsRefused) {
+    super("refused");
+  }
+}
+
 export class SqlBatchStore implements BatchStore {
   constructor(private readonly db: SqlDriver) {}
 
@@ -124,7 +132,16 @@ export class SqlBatchStore implements BatchStore {
     return r ? batchFrom(r) : null;
   }
 
-  async createBatch(b: BatchRecord): Promise<CreateBatchOutcome> {
+  async createBatch(b: BatchRecord, items: readonly NewBatchItem[] = [], maxItems = Infinity): Promise<CreateBatchOutcome | ItemsRefused> {
+    try {
+      return this.create(b, items, maxItems);
+    } catch (e) {
+      if (e instanceof Refused) return e.outcome;
+      throw e;
+    }
+  }
+
+  private create(b: BatchRecord, items: readonly NewBatchItem[], maxItems: number): CreateBatchOutcome {
     return this.db.transaction((): CreateBatchOutcome => {
       if (b.idempotencyKey !== null) {
         const r = this.db.get(`SELECT ${BATCH_COLUMNS} FROM async_batches WHERE client_id = ? AND idempotency_key = ?`, [b.clientId, b.idempotencyKey]);
@@ -148,7 +165,11 @@ export class SqlBatchStore implements BatchStore {
         b.completedAt,
         b.expiresAt,
       ]);
-      return { created: true, batch: b };
+      if (items.length === 0) return { created: true as const, batch: b };
+      const added = this.insertItems(b, items, maxItems, b.createdAt);
+      // A refusal throws to roll the new batch back with it.
+      if (!added.ok) throw new Refused(added as ItemsRefused);
+      return { created: true as const, batch: added.batch };
     });
   }
 
@@ -186,6 +207,15 @@ export class SqlBatchStore implements BatchStore {
       const b = this.batchRow(batchId);
       if (!b) return { ok: false, reason: "not_found" };
       if (b.status !== "building" || b.expiresAt <= now) return { ok: false, reason: "not_building", batch: b };
+      return this.insertItems(b, items, maxItems, now);
+    });
+  }
+
+  /** Inside a transaction: every check, then every write. */
+  private insertItems(b: BatchRecord, items: readonly NewBatchItem[], maxItems: number, now: number): AddItemsOutcome {
+    const batchId = b.batchId;
+    {
+      {
       if (b.totalCount + items.length > maxItems) return { ok: false, reason: "too_many", batch: b };
       for (let i = 0; i < items.length; i++) {
         const key = items[i].idempotencyKey;
@@ -204,7 +234,8 @@ export class SqlBatchStore implements BatchStore {
       }
       this.db.run("UPDATE async_batches SET total_count = total_count + ?, updated_at = ? WHERE batch_id = ?", [items.length, now, batchId]);
       return { ok: true, batch: this.batchRow(batchId)! };
-    });
+      }
+    }
   }
 
   async listItems(batchId: string, q: ListItemsQuery): Promise<{ items: BatchItemRecord[]; hasMore: boolean }> {
