@@ -4,6 +4,7 @@
  * idempotency keys, expiry, state conflicts) and the v1 error shape.
  */
 import { afterEach, describe, expect, it } from "vitest";
+import type { EventSink, GatewayEvent } from "../../src/ports/events.js";
 import { issueTokenInto, makeGateway, type TestGateway } from "../helpers/gateway.js";
 
 let gw: TestGateway;
@@ -44,7 +45,7 @@ function payItem(g: TestGateway, i: number, amount = "1.00", user = 0) {
 }
 
 async function waitFor(g: TestGateway, id: string, pred: (b: any) => boolean) {
-  for (let i = 0; i < 400; i++) {
+  for (let i = 0; i < 1200; i++) {
     const { body } = await req(g, "GET", `/v1/batches/${id}`);
     if (pred(body)) return body;
     await new Promise((r) => setTimeout(r, 25));
@@ -178,6 +179,27 @@ describe("/v1/batches", () => {
     const fixed = await req(g, "POST", "/v1/batches", { idempotency_key: "bk", items: [payItem(g, 1)], process: true });
     expect(fixed.res.status).toBe(202);
     expect(fixed.body.total_count).toBe(1);
+  });
+
+  it("emits batch.started, one event per item and one batch.completed digest, with deterministic ids and no token", async () => {
+    const g = await start();
+    const seen: GatewayEvent[] = [];
+    // The webhook outbox is another part: a recording sink stands in for it here.
+    (g.services.asyncBatches.deps as { events: EventSink }).events = { emit: async (e) => void seen.push(e) };
+    const out = await req(g, "POST", "/v1/batches", { items: [payItem(g, 0), payItem(g, 1, "999999.00")], process: true });
+    const id = out.body.id;
+    const done = await waitFor(g, id, (b) => b.status !== "processing");
+    expect(done.status).toBe("completed_with_failures");
+    expect(seen.map((e) => [e.id, e.type])).toEqual([
+      [`evt_${id}_started_0`, "batch.started"],
+      [`evt_${id}_0_1`, "batch.item.completed"],
+      [`evt_${id}_1_1`, "batch.item.failed"],
+      [`evt_${id}_completed_0`, "batch.completed"],
+    ]);
+    expect(seen[1].data).toMatchObject({ batch_id: id, index: 0, reference_id: "ref-0", metadata: { n: 0 }, status: "succeeded", http_status: 200 });
+    expect(seen[3].data).toMatchObject({ status: "completed_with_failures", total_count: 2, succeeded_count: 1, failed_count: 1 });
+    expect(seen.every((e) => e.clientId === g.creds.clients[0].client_id)).toBe(true);
+    expect(JSON.stringify(seen)).not.toContain(g.creds.users[0].access_token);
   });
 
   it("takes bodies up to the larger limit on /v1/batches only", async () => {
