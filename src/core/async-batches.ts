@@ -268,7 +268,8 @@ export class AsyncBatches {
   async cancel(clientId: number, batchId: string): Promise<BatchView> {
     const batch = await this.owned(clientId, batchId);
     const now = this.deps.clock.now();
-    const moved = await this.deps.store.moveBatch(batchId, batchStatusesBefore("cancelled"), "cancelled", now);
+    // An expired batch is final even before the sweep has stored it.
+    const moved = effectiveStatus(batch, now) === "expired" ? null : await this.deps.store.moveBatch(batchId, batchStatusesBefore("cancelled"), "cancelled", now);
     if (!moved) {
       throw new GatewayError("batch_status_conflict", `A ${effectiveStatus(batch, now)} batch cannot be cancelled.`);
     }

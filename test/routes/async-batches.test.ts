@@ -257,5 +257,6 @@ describe("/v1/batches", () => {
     expect((await req(g, "GET", `/v1/batches/${ids[1]}`)).body.status).toBe("expired");
     const late = await req(g, "POST", `/v1/batches/${ids[1]}/items`, { items: [payItem(g, 1)] });
     expect(late.res.status).toBe(422);
+    expect((await req(g, "POST", `/v1/batches/${ids[2]}/cancel`)).res.status).toBe(409);
   });
 });
