@@ -233,7 +233,11 @@ describe("/v1/batches", () => {
   it("cancel, expiry, list paging and status filter", async () => {
     const g = await start({ ASYNC_BATCH_EXPIRY_S: "1" });
     const ids: string[] = [];
-    for (let i = 0; i < 3; i++) ids.push((await req(g, "POST", "/v1/batches", { label: `b${i}` })).body.id);
+    // Ids order by creation time in ms (within one ms, by their random part): a ms apart each.
+    for (let i = 0; i < 3; i++) {
+      ids.push((await req(g, "POST", "/v1/batches", { label: `b${i}` })).body.id);
+      await new Promise((r) => setTimeout(r, 3));
+    }
     const cancelled = await req(g, "POST", `/v1/batches/${ids[0]}/cancel`);
     expect(cancelled.body.status).toBe("cancelled");
     expect((await req(g, "POST", `/v1/batches/${ids[0]}/cancel`)).res.status).toBe(409);
