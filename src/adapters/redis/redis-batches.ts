@@ -269,7 +269,7 @@ export class RedisBatchStore implements BatchStore {
     for (const [name, def] of Object.entries(SCRIPTS)) this.redis.defineCommand(name, { numberOfKeys: def.numberOfKeys, lua: def.lua });
     // Every method: a Redis that cannot be reached is StoreUnavailableError (503), like the other ports.
     for (const name of Object.getOwnPropertyNames(RedisBatchStore.prototype)) {
-      if (name === "constructor" || name.startsWith("k")) continue;
+      if (name === "constructor") continue;
       const fn = (this as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[name];
       (this as unknown as Record<string, unknown>)[name] = async (...args: unknown[]) => {
         try {

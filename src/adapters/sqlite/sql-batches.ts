@@ -214,28 +214,24 @@ export class SqlBatchStore implements BatchStore {
   /** Inside a transaction: every check, then every write. */
   private insertItems(b: BatchRecord, items: readonly NewBatchItem[], maxItems: number, now: number): AddItemsOutcome {
     const batchId = b.batchId;
-    {
-      {
-      if (b.totalCount + items.length > maxItems) return { ok: false, reason: "too_many", batch: b };
-      for (let i = 0; i < items.length; i++) {
-        const key = items[i].idempotencyKey;
-        if (key === null) continue;
-        const owner = this.db.get<{ batch_id: string; idx: number }>("SELECT batch_id, idx FROM async_batch_item_keys WHERE client_id = ? AND idempotency_key = ?", [b.clientId, key]);
-        if (owner) return { ok: false, reason: "key_in_use", key, batchId: owner.batch_id, index: Number(owner.idx), newIndex: b.totalCount + i };
-      }
-      const insert = `INSERT INTO async_batch_items (${ITEM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 1, '[]', ?)`;
-      for (let i = 0; i < items.length; i++) {
-        const it = items[i];
-        const idx = b.totalCount + i;
-        this.db.run(insert, [batchId, idx, it.call, it.referenceId, it.idempotencyKey, it.parameters, it.metadata, it.userId, JSON.stringify(it.scopes), it.tokenHash, now]);
-        if (it.idempotencyKey !== null) {
-          this.db.run("INSERT INTO async_batch_item_keys (client_id, idempotency_key, batch_id, idx) VALUES (?, ?, ?, ?)", [b.clientId, it.idempotencyKey, batchId, idx]);
-        }
-      }
-      this.db.run("UPDATE async_batches SET total_count = total_count + ?, updated_at = ? WHERE batch_id = ?", [items.length, now, batchId]);
-      return { ok: true, batch: this.batchRow(batchId)! };
+    if (b.totalCount + items.length > maxItems) return { ok: false, reason: "too_many", batch: b };
+    for (let i = 0; i < items.length; i++) {
+      const key = items[i].idempotencyKey;
+      if (key === null) continue;
+      const owner = this.db.get<{ batch_id: string; idx: number }>("SELECT batch_id, idx FROM async_batch_item_keys WHERE client_id = ? AND idempotency_key = ?", [b.clientId, key]);
+      if (owner) return { ok: false, reason: "key_in_use", key, batchId: owner.batch_id, index: Number(owner.idx), newIndex: b.totalCount + i };
+    }
+    const insert = `INSERT INTO async_batch_items (${ITEM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 1, '[]', ?)`;
+    for (let i = 0; i < items.length; i++) {
+      const it = items[i];
+      const idx = b.totalCount + i;
+      this.db.run(insert, [batchId, idx, it.call, it.referenceId, it.idempotencyKey, it.parameters, it.metadata, it.userId, JSON.stringify(it.scopes), it.tokenHash, now]);
+      if (it.idempotencyKey !== null) {
+        this.db.run("INSERT INTO async_batch_item_keys (client_id, idempotency_key, batch_id, idx) VALUES (?, ?, ?, ?)", [b.clientId, it.idempotencyKey, batchId, idx]);
       }
     }
+    this.db.run("UPDATE async_batches SET total_count = total_count + ?, updated_at = ? WHERE batch_id = ?", [items.length, now, batchId]);
+    return { ok: true, batch: this.batchRow(batchId)! };
   }
 
   async listItems(batchId: string, q: ListItemsQuery): Promise<{ items: BatchItemRecord[]; hasMore: boolean }> {
