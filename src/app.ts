@@ -12,6 +12,7 @@ import { headersOnlyPeer, type PeerOf } from "./http/client-ip.js";
 import type { DocsAssets } from "./http/docs-assets.js";
 import { IP_LIMITED_PATHS, ipLimit } from "./http/ip-limit.js";
 import type { AppEnv } from "./http/env.js";
+import { bodyLimitFor } from "./http/body.js";
 import { renderThrown, respondWithError } from "./http/on-error.js";
 import { requestContext } from "./http/request-context.js";
 import type { GatewayServices } from "./services.js";
@@ -28,21 +29,32 @@ export function createApp(services: GatewayServices, opts: AppOptions = {}): App
 
   app.use(requestContext(services));
 
-  const maxBody = services.config.MAX_BODY_BYTES;
+  // The body limit is per path: /v1/batches takes large item lists (ASYNC_BATCH_MAX_BODY_BYTES),
+  // everything else MAX_BODY_BYTES.
+  const limitOf = (path: string) => bodyLimitFor(path, services.config);
   // The unread rest of the body would be taken for the next request on a kept-alive connection,
   // so a 413 also closes the connection.
-  const tooLarge = { code: "body_too_large", message: `The request body is larger than ${maxBody} bytes.` } as const;
+  const tooLarge = (maxBody: number) => ({ code: "body_too_large", message: `The request body is larger than ${maxBody} bytes.` }) as const;
   const close = { Connection: "close" };
   // hono/body-limit counts a streamed body; a declared Content-Length is checked directly, which
   // keeps the runtime's fast body read (HTTP framing guarantees the body is exactly that long).
-  const countedLimit = bodyLimit({ maxSize: maxBody, onError: (c) => respondWithError(c as never, tooLarge, close) });
+  const countedLimits = new Map<number, ReturnType<typeof bodyLimit>>();
+  const countedLimit = (maxBody: number) => {
+    let m = countedLimits.get(maxBody);
+    if (!m) {
+      m = bodyLimit({ maxSize: maxBody, onError: (c) => respondWithError(c as never, tooLarge(maxBody), close) });
+      countedLimits.set(maxBody, m);
+    }
+    return m;
+  };
   app.use("*", async (c, next) => {
+    const maxBody = limitOf(c.req.path);
     const declared = c.req.header("content-length");
     if (declared !== undefined && /^\d{1,15}$/.test(declared)) {
-      if (Number(declared) > maxBody) return respondWithError(c, tooLarge, close);
+      if (Number(declared) > maxBody) return respondWithError(c, tooLarge(maxBody), close);
       return next();
     }
-    return countedLimit(c, next);
+    return countedLimit(maxBody)(c, next);
   });
 
   const perIp = ipLimit(opts.peerOf ?? headersOnlyPeer);

@@ -144,6 +144,16 @@ export const ConfigSchema = z.object({
   WEBHOOK_ROTATION_GRACE_S: int(86_400, 0, 7 * 86_400),
   /** Deliveries in flight at once per instance. */
   WEBHOOK_CONCURRENCY: int(16, 1, 256),
+  /** Asynchronous batches (/v1/batches). */
+  ASYNC_BATCH_MAX_ITEMS: int(5000, 1, 100_000),
+  ASYNC_BATCH_MAX_BODY_BYTES: int(10 * 1024 * 1024, 1024, 256 * 1024 * 1024),
+  ASYNC_BATCH_EXPIRY_S: int(7 * 86_400, 1, 365 * 86_400),
+  ASYNC_BATCH_CONCURRENCY: int(64, 1, 10_000),
+  /** Items started per second per API client (per process). */
+  ASYNC_BATCH_RATE: int(10_000, 1, 1_000_000),
+  ASYNC_BATCH_SLICE: int(500, 1, 10_000),
+  /** STORE=redis: how long a BullMQ job's lock lasts without renewal (a killed instance's jobs are taken over after it). */
+  ASYNC_BATCH_JOB_LOCK_MS: int(30_000, 1000, 600_000),
 });
 
 export type GatewayConfig = z.output<typeof ConfigSchema>;

@@ -15,6 +15,8 @@ import { BatchEngine } from "./core/engine.js";
 import { Idempotency } from "./core/idempotency.js";
 import type { HandlerLookup } from "./core/call-contract.js";
 import { TimerRunner } from "./core/background.js";
+import { AsyncBatches, type BatchDispatch } from "./core/async-batches.js";
+import { AsyncBatchRunner } from "./core/async-batch-runner.js";
 import type { BackgroundRunner } from "./ports/background.js";
 import type { EventSink } from "./ports/events.js";
 import { PaymentBatchRunner, type PaymentBatchFaults } from "./core/payment-batch-runner.js";
@@ -54,6 +56,11 @@ export interface GatewayPorts {
   paymentBatchFaults?: PaymentBatchFaults;
   /** How webhook secrets are sealed and webhook hosts resolved (none: endpoints cannot be created). */
   webhooks?: WebhookPorts;
+  /**
+   * Runs asynchronous batches on a shared queue (BullMQ on STORE=redis) instead of the
+   * `async-batches` pump; given the runner, returns how to start a batch.
+   */
+  batchQueue?: (runner: AsyncBatchRunner) => BatchQueue;
 }
 
 export interface WebhookPorts {
@@ -62,6 +69,13 @@ export interface WebhookPorts {
   secretsUnavailable?: string;
   /** null where names cannot be resolved (Workers). */
   resolver: HostResolver | null;
+}
+
+/** A queue that runs batch slices (several instances share it). */
+export interface BatchQueue {
+  dispatch: BatchDispatch;
+  /** The background pump that keeps it going: re-dispatches processing batches, expires building ones. */
+  pump(): import("./ports/background.js").Pump;
 }
 
 export interface GatewayServices {
@@ -89,6 +103,8 @@ export interface GatewayServices {
   adminKeyHash: Promise<string> | null;
   /** Webhook endpoints, the outbox and its delivery pump. */
   webhooks: WebhookService;
+  /** Asynchronous batches (/v1/batches). */
+  asyncBatches: AsyncBatches;
 }
 
 /** The background pump that rolls back or settles atomic payment batches whose runner died. */
@@ -161,6 +177,34 @@ export function createServices(deps: GatewayPorts): GatewayServices {
     wake: () => background.wake(WEBHOOK_PUMP),
   });
   background.register(WEBHOOK_PUMP, webhooks.pump);
+  const events = deps.events ?? webhooks;
+  let dispatch: BatchDispatch = () => background.wake("async-batches");
+  const asyncBatches = new AsyncBatches({
+    store: deps.store.batches,
+    handlers: deps.handlers,
+    auth,
+    events,
+    clock,
+    logger: deps.logger,
+    limits: { maxItems: deps.config.ASYNC_BATCH_MAX_ITEMS, expiryMs: deps.config.ASYNC_BATCH_EXPIRY_S * 1000 },
+    dispatch: (b) => dispatch(b),
+  });
+  const runner = new AsyncBatchRunner({
+    store: deps.store.batches,
+    batches: asyncBatches,
+    engine,
+    sha256Hex: (text) => auth.hash(text),
+    clock,
+    logger: deps.logger,
+    options: { concurrency: deps.config.ASYNC_BATCH_CONCURRENCY, ratePerClient: deps.config.ASYNC_BATCH_RATE, sliceSize: deps.config.ASYNC_BATCH_SLICE },
+  });
+  if (deps.batchQueue) {
+    const queue = deps.batchQueue(runner);
+    dispatch = queue.dispatch;
+    background.register("async-batches", queue.pump());
+  } else {
+    background.register("async-batches", runner.pump());
+  }
   return {
     config: deps.config,
     store: deps.store,
@@ -171,7 +215,7 @@ export function createServices(deps: GatewayPorts): GatewayServices {
     clientLimiter: deps.clientLimiter,
     logger: deps.logger,
     background,
-    events: deps.events ?? webhooks,
+    events,
     webhooks,
     ipLimiter: deps.ipLimiter,
     metrics: deps.metrics,
@@ -179,5 +223,6 @@ export function createServices(deps: GatewayPorts): GatewayServices {
     atomic,
     admin: new AdminService(deps.store, deps.hasher, clock),
     adminKeyHash: deps.config.ADMIN_API_KEY ? Promise.resolve(deps.hasher.sha256Hex(deps.config.ADMIN_API_KEY)) : null,
+    asyncBatches,
   };
 }

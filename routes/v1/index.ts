@@ -7,9 +7,10 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { Schema } from "hono/types";
 import type { AppEnv } from "../../src/http/env.js";
+import { registerBatches } from "./batches/index.js";
 import { registerPaymentsBatch } from "./payments-batch.js";
 import { registerWebhookEndpoints } from "./webhook-endpoints/index.js";
 
 export function registerV1<S extends Schema>(app: OpenAPIHono<AppEnv, S>) {
-  return registerWebhookEndpoints(registerPaymentsBatch(app));
+  return registerBatches(registerWebhookEndpoints(registerPaymentsBatch(app)));
 }

@@ -23,6 +23,22 @@ export interface CallRequest {
   idempotency_key?: string;
 }
 
+/** A call stored in an asynchronous batch: its token by hash only. */
+export interface StoredCall {
+  call: string;
+  tokenHash: string;
+  reference_id?: string;
+  parameters?: unknown;
+}
+
+/** A stored call (an asynchronous batch's item): its token known only by its SHA-256 hash. */
+export interface StoredCall {
+  call: string;
+  tokenHash: string;
+  reference_id?: string;
+  parameters?: unknown;
+}
+
 export interface CallResult {
   call: string;
   reference_id: string | null;
@@ -171,6 +187,34 @@ export class BatchEngine {
   /** Batches and single calls waiting for a place under the cap (the queued gauge). */
   get queuedCalls(): number {
     return this.inflight.waiting;
+  }
+
+  /**
+   * Runs one stored item of an asynchronous batch. Its token is known only by its hash and is
+   * checked again now (a token revoked or expired since the item was added fails invalid_token),
+   * with the per-token rate limit applied; `ref` names the item's effects. Resolves with the
+   * handler's own final outcome (a timed-out item's money may still have moved), holding its
+   * in-flight place until then.
+   */
+  async runItem(item: StoredCall, ctx: RunContext, ref: string): Promise<CallOutcome> {
+    const call: CallRequest = { call: item.call, reference_id: item.reference_id, parameters: item.parameters };
+    const handler = this.deps.handlers.get(call.call);
+    let a: Admission;
+    if (!handler) a = rejected(failure(call, "unknown_call", `No call named ${JSON.stringify(call.call)} is registered.`));
+    else if (item.tokenHash === "") {
+      a = handler.auth !== "none" ? rejected(this.errorResult(call, new GatewayError("missing_authorization"), ctx)) : this.checkParams(handler, call, null, undefined, "");
+    } else a = await this.admitToken(handler, call, item.tokenHash, undefined, ctx);
+    if ("result" in a) return a;
+    const admitted = a;
+    if (!this.inflight.tryAcquire()) await new Promise<void>((r) => this.inflight.wait(r));
+    return new Promise<CallOutcome>((resolve) => {
+      this.execute(0, call, admitted, ctx, undefined, ref, null, (_i, _result, executed, settled) => {
+        void settled.then((final) => {
+          this.inflight.release();
+          resolve({ result: final, rate: admitted.rate, executed, settled });
+        });
+      });
+    });
   }
 
   /**

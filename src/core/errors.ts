@@ -22,6 +22,7 @@ export const ERROR_CATALOG = {
   duplicate_idempotency_key: { status: 400, errorCode: 1013, description: "Each idempotency_key must be unique within the batch." },
   idempotency_key_reused: { status: 422, errorCode: 1014, description: "This idempotency key was already used with a different request." },
   idempotency_key_in_use: { status: 409, errorCode: 1015, description: "A request with this idempotency key is still being processed; retry later." },
+  invalid_query: { status: 400, errorCode: 1018, description: "The query parameters are invalid." },
   idempotency_key_needs_identity: { status: 400, errorCode: 1016, description: "An Idempotency-Key needs a caller to belong to: send the call with an access token." },
   call_not_compensable: { status: 400, errorCode: 1017, description: "An atomic batch may only contain calls that declare a compensating action." },
   atomic_batch_aborted: { status: 424, errorCode: 4006, description: "An earlier call of this atomic batch failed, so this call did not run." },
@@ -43,6 +44,15 @@ export const ERROR_CATALOG = {
   payout_declined: { status: 422, errorCode: 3007, description: "The payout rail declined the payout." },
   rail_unavailable: { status: 503, errorCode: 3008, description: "The payout rail is unavailable; nothing was moved." },
   wallet_frozen: { status: 409, errorCode: 3009, description: "The wallet is frozen: it can neither send nor receive." },
+
+  // 6xxx: asynchronous batches
+  batch_not_processable: { status: 422, errorCode: 6001, description: "The batch is not building, is empty, or is over the item limit." },
+  batch_already_processing: { status: 409, errorCode: 6002, description: "The batch is already being processed." },
+  batch_too_large: { status: 422, errorCode: 6003, description: "The batch would hold more items than the limit." },
+  invalid_batch_item: { status: 422, errorCode: 6004, description: "An item of the batch is invalid; nothing was added." },
+  duplicate_item_idempotency_key: { status: 422, errorCode: 6005, description: "Two items of the batch use the same idempotency_key." },
+  item_idempotency_key_in_use: { status: 409, errorCode: 6006, description: "An item's idempotency_key is already used in another batch of this client." },
+  batch_status_conflict: { status: 409, errorCode: 6007, description: "The batch's status does not allow this." },
 
   // 4xxx: execution
   call_timeout: { status: 504, errorCode: 4001, description: "The call did not finish within its timeout." },

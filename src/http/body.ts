@@ -42,3 +42,8 @@ export function setRateLimitHeaders(c: Context<AppEnv>, d: RateDecision) {
   c.header("RateLimit", `"${d.policy}";r=${Math.max(0, d.remaining)};t=${d.resetSeconds}`);
   if (!d.allowed) c.header("Retry-After", String(Math.max(1, d.resetSeconds)));
 }
+
+/** The largest body accepted on a path: ASYNC_BATCH_MAX_BODY_BYTES on /v1/batches, MAX_BODY_BYTES elsewhere. */
+export function bodyLimitFor(path: string, limits: { MAX_BODY_BYTES: number; ASYNC_BATCH_MAX_BODY_BYTES: number }): number {
+  return path === "/v1/batches" || path.startsWith("/v1/batches/") ? limits.ASYNC_BATCH_MAX_BODY_BYTES : limits.MAX_BODY_BYTES;
+}

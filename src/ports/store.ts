@@ -5,6 +5,7 @@
  * contract suite in test/stores. Each port lives in its own file.
  */
 import type { AuditStore } from "./audit.js";
+import type { BatchStore } from "./batches.js";
 import type { ClientStore, TokenStore } from "./credentials.js";
 import type { ClientAdminOps, TokenAdminOps } from "./credentials-admin.js";
 import type { WalletAdminOps } from "./wallet-admin.js";
@@ -32,6 +33,8 @@ export interface Store {
   readSnapshot<T>(fn: () => T): T;
   /** Webhook endpoints, the outbox and delivery attempts. */
   webhooks: WebhookStore;
+  /** Asynchronous batches (/v1/batches). */
+  batches: BatchStore;
   /** Cheap round trip for /readyz. */
   ping(): Promise<void>;
   close(): Promise<void>;

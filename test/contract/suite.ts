@@ -5,7 +5,8 @@
  * (small rate limits).
  *
  * Tests on `main` share its state, so each uses its own demo users where money is involved:
- * users 0–3 for the general tests, 4–5 as untouched bystanders, 6–11 for the conservation burst.
+ * users 0–3 for the general tests, 4–5 as untouched bystanders, 6–11 for the conservation burst,
+ * 12–13 for asynchronous batches.
  */
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -21,7 +22,7 @@ type Json = any;
 type User = DemoCredentials["users"][number];
 type Client = DemoCredentials["clients"][number];
 
-const MAIN_USERS = 12;
+const MAIN_USERS = 14;
 /** The operator key both targets are configured with (GET /metrics, /admin/v1). */
 const ADMIN_KEY = "contract-admin-key-0123456789abcdef";
 const TIGHT = {
@@ -1046,6 +1047,98 @@ export function defineContractSuite(runtime: ContractRuntime, start: StartTarget
       } finally {
         await receiver.close();
       }
+    });
+  });
+
+  describe(`${runtime}: asynchronous batches (/v1/batches)`, () => {
+    // Users 12 and 13 are this block's own.
+    const basicOf = (c: Client) => `Basic ${Buffer.from(`${c.client_id}:${c.client_secret}`).toString("base64")}`;
+    const v1 = (method: string, path: string, body?: unknown, auth: string | null = basicOf(main.creds.clients[0])) => {
+      const headers: Record<string, string> = {};
+      if (auth) headers.authorization = auth;
+      if (body !== undefined) headers["content-type"] = "application/json";
+      return raw(main, path, body === undefined ? undefined : JSON.stringify(body), headers, method);
+    };
+    async function settled(id: string) {
+      for (let i = 0; i < 300; i++) {
+        const r = await v1("GET", `/v1/batches/${id}`);
+        if (r.body.status !== "processing") return r.body;
+        await new Promise((res) => setTimeout(res, 100));
+      }
+      throw new Error(`batch ${id} still processing`);
+    }
+
+    it("runs a batch in the background: counts, paged results without tokens, money moved once, retry answers ALREADY_COMPLETED", async () => {
+      const [a, b] = [users()[12], users()[13]];
+      const before = await balances(main, [a, b]);
+      const tag = `${runtime}-${Date.now()}`;
+      const created = await v1("POST", "/v1/batches", { label: "contract", idempotency_key: `bk-${tag}`, metadata: { run: tag } });
+      expect(created.res.status, JSON.stringify(created.body)).toBe(201);
+      const id = created.body.id;
+      expect((await v1("POST", "/v1/batches", { idempotency_key: `bk-${tag}` })).body.id).toBe(id);
+      const items = [
+        { ...payCall(a, b, "0.50", "p0"), idempotency_key: `i0-${tag}`, metadata: { row: 0 } },
+        { call: "/user", authorization: b.access_token, reference_id: "u1", idempotency_key: `i1-${tag}` },
+        { ...payCall(a, b, "100000.00", "p2"), idempotency_key: `i2-${tag}` },
+      ];
+      const added = await v1("POST", `/v1/batches/${id}/items`, { items });
+      expect(added.res.status, JSON.stringify(added.body)).toBe(200);
+      expect(added.body.total_count).toBe(3);
+      const processed = await v1("POST", `/v1/batches/${id}/process`);
+      expect(processed.res.status).toBe(202);
+      expect(processed.body.status).toBe("processing");
+      const done = await settled(id);
+      expect(done).toMatchObject({ status: "completed_with_failures", succeeded_count: 2, failed_count: 1, percent_done: 100 });
+
+      const page = await v1("GET", `/v1/batches/${id}/results?limit=2&include_request=true`);
+      expect(page.body.has_more).toBe(true);
+      expect(page.body.data[0]).toMatchObject({ index: 0, status: "succeeded", reference_id: "p0", metadata: { row: 0 }, request: { call: "/payment/create" } });
+      expect(page.text).not.toContain(a.access_token);
+      expect(page.text).not.toContain(b.access_token);
+      const failed = await v1("GET", `/v1/batches/${id}/results?status=failed`);
+      expect(failed.body.data).toHaveLength(1);
+      expect(failed.body.data[0]).toMatchObject({ index: 2, response: { error: "insufficient_funds" } });
+
+      const after = await balances(main, [a, b]);
+      expect(after[a.wallets[0].wallet_id]).toBe(before[a.wallets[0].wallet_id] - 50);
+      expect(after[b.wallets[0].wallet_id]).toBe(before[b.wallets[0].wallet_id] + 50);
+
+      expect((await v1("POST", `/v1/batches/${id}/process`)).res.status).toBe(422);
+      const retry = await v1("POST", `/v1/batches/${id}/retry`, { items: [0] });
+      expect(retry.body.items).toEqual([{ index: 0, reference_id: "p0", outcome: "ALREADY_COMPLETED", attempt: 1 }]);
+      const listed = await v1("GET", "/v1/batches?limit=100");
+      expect(listed.body.data.map((x: Json) => x.id)).toContain(id);
+      // A key already used by this client's other batch is 409.
+      const other = await v1("POST", "/v1/batches", {});
+      const reused = await v1("POST", `/v1/batches/${other.body.id}/items`, { items: [{ call: "/user", authorization: b.access_token, idempotency_key: `i1-${tag}` }] });
+      expect(reused.res.status).toBe(409);
+      expect(reused.body.error).toMatchObject({ code: "item_idempotency_key_in_use", details: { batch_id: id, batch_index: 1 } });
+      expect((await v1("POST", `/v1/batches/${other.body.id}/cancel`)).body.status).toBe("cancelled");
+    });
+
+    it("answers in the v1 error shape: 401 invalid_client, 404 for another client's batch", async () => {
+      const none = await v1("GET", "/v1/batches", undefined, null);
+      expect(none.res.status).toBe(401);
+      expect(none.body.error).toMatchObject({ code: "invalid_client", request_id: expect.any(String) });
+      const mine = await v1("POST", "/v1/batches", {});
+      const theirs = await v1("GET", `/v1/batches/${mine.body.id}`, undefined, basicOf(main.creds.clients[1]));
+      expect(theirs.res.status).toBe(404);
+      expect(theirs.body.error.code).toBe("not_found");
+      const doc = await raw(main, "/openapi.json", undefined, {}, "GET");
+      for (const p of ["/v1/batches", "/v1/batches/{id}", "/v1/batches/{id}/items", "/v1/batches/{id}/process", "/v1/batches/{id}/results", "/v1/batches/{id}/retry", "/v1/batches/{id}/cancel"]) {
+        expect(Object.keys(doc.body.paths)).toContain(p);
+      }
+    });
+
+    it("takes a request body over 1 MiB on /v1/batches while the classic surface keeps its 1 MiB limit", async () => {
+      const pad = "p".repeat(1_500_000);
+      const big = await rawIsolated(main, "/v1/batches", JSON.stringify({ label: "big", metadata: { pad } }), {
+        "content-type": "application/json",
+        authorization: basicOf(main.creds.clients[0]),
+      });
+      expect(big.res.status, big.text.slice(0, 200)).toBe(201);
+      const classic = await rawIsolated(main, "/batch/create", JSON.stringify({ calls: [{ call: "/user" }], pad }), { "content-type": "application/json" });
+      expect(classic.res.status).toBe(413);
     });
   });
 

@@ -65,7 +65,8 @@ describe("error surfaces", () => {
 
   it("renders the worker edge's refusals on the request's surface", async () => {
     const edge = createEdgeHandler({ logSink: () => undefined, forward: async () => new Response("unreachable") });
-    const env = { MAX_BODY_BYTES: "1024" };
+    // /v1/batches has its own, larger limit (ASYNC_BATCH_MAX_BODY_BYTES): both set small here.
+    const env = { MAX_BODY_BYTES: "1024", ASYNC_BATCH_MAX_BODY_BYTES: "1024" };
     const big = (path: string) => new Request(`http://gw${path}`, { method: "POST", headers: { "x-request-id": "edge-1" }, body: "x".repeat(2000) });
     expect(await (await edge(big("/batch/create"), env)).json()).toEqual(classic("body_too_large", 1007, "The request body is larger than 1024 bytes.", "edge-1"));
     expect(await (await edge(big("/v1/batches"), env)).json()).toEqual(v1("body_too_large", "The request body is larger than 1024 bytes.", "edge-1"));

@@ -14,6 +14,7 @@ import type { Store } from "../../src/ports/store.js";
 import { tokenIdOf } from "../../src/core/records.js";
 import { UnknownCursorError } from "../../src/ports/paging.js";
 import type { WebhookAttemptRecord, WebhookEndpointRecord, WebhookMessageRecord } from "../../src/ports/webhooks.js";
+import { defineBatchStoreContract } from "./batch-store-contract.js";
 
 export interface StoreUnderTest {
   store: Store;
@@ -1017,5 +1018,7 @@ export function defineStoreContract(name: string, factory: StoreFactory): void {
         expect(ids.length + more.length).toBe(30);
       });
     });
+
+    defineBatchStoreContract(() => store);
   });
 }

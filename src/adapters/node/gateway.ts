@@ -15,6 +15,7 @@ import { createServices, type GatewayServices } from "../../services.js";
 import { SandboxRail } from "../rails/sandbox.js";
 import type { RateLimiter } from "../../ports/rate-limiter.js";
 import { memoryRateLimiter } from "../rate-limit/flexible.js";
+import { bullBatchQueue } from "../redis/bull-batches.js";
 import { connectRedis } from "../redis/client.js";
 import { redisRateLimiter } from "../redis/rate-limiter.js";
 import { RedisStore } from "../redis/redis-store.js";
@@ -119,6 +120,7 @@ export async function buildNodeServices(config: GatewayConfig, opts: NodeGateway
     throw new ConfigError("UPSTREAMS_FILE", (e as Error).message);
   }
   const ports = config.STORE === "redis" ? await openRedisPorts(config) : openSqlitePorts(config, opts.sqliteFile);
+  const logger = createPinoLogger(config.LOG_LEVEL, opts.logDestination);
   return createServices({
     config,
     ...ports,
@@ -126,9 +128,22 @@ export async function buildNodeServices(config: GatewayConfig, opts: NodeGateway
     hasher: nodeHasher,
     rails: new SandboxRail(),
     metrics: promMetrics(),
-    logger: createPinoLogger(config.LOG_LEVEL, opts.logDestination),
-    fetch: opts.fetch,
+    logger,
     paymentBatchFaults: paymentBatchFaultsFrom(process.env),
     webhooks: nodeWebhookPorts(config),
+    fetch: opts.fetch,
+    // Several instances share Redis: asynchronous batches run on a BullMQ queue they all work.
+    batchQueue:
+      config.STORE === "redis"
+        ? bullBatchQueue({
+            redisUrl: config.REDIS_URL,
+            prefix: config.REDIS_PREFIX,
+            store: ports.store.batches,
+            logger,
+            chunkSize: config.ASYNC_BATCH_SLICE,
+            concurrency: Math.max(1, Math.ceil(config.ASYNC_BATCH_CONCURRENCY / 16)),
+            lockMs: config.ASYNC_BATCH_JOB_LOCK_MS,
+          })
+        : undefined,
   });
 }

@@ -36,6 +36,7 @@
  * The admin operations' keys (client ids, token ids, fundings, the audit log, the credentials
  * version) are listed in redis-admin.ts.
  * | `{bg}:v1:wh_*`                  |        | webhook endpoints, outbox and attempts: see redis-webhooks.ts |
+ * | `{bg}:v1:abatch*`, `ab*`        | …      | asynchronous batches: see redis-batches.ts                |
  *
  * ## Money
  *
@@ -117,6 +118,7 @@ import type { AuditStore } from "../../ports/audit.js";
 import { tokenIdOf } from "../../core/records.js";
 import { WALLET_STATUSES_THAT_MOVE } from "../../core/ledger-rules.js";
 import { RedisWebhookStore } from "./redis-webhooks.js";
+import { RedisBatchStore } from "./redis-batches.js";
 
 /** The key layout's version: every key is under `{prefix}:v<LAYOUT_VERSION>:`. */
 export const LAYOUT_VERSION = 1;
@@ -454,6 +456,7 @@ function results(res: [Error | null, unknown][] | null): unknown[] {
 export class RedisStore implements Store {
   private readonly redis: Redis;
   private readonly prefix: string;
+  readonly batches: RedisBatchStore;
 
   constructor(opts: RedisStoreOptions) {
     if (!opts.prefix || /[{}]/.test(opts.prefix)) throw new Error(`Redis key prefix must be non-empty and contain no braces, got "${opts.prefix}"`);
@@ -472,6 +475,7 @@ export class RedisStore implements Store {
     this.paymentBatches = redisPaymentBatches(this.redis, (...parts) => this.key(...parts));
     this.webhooks = new RedisWebhookStore(this.redis, (...parts) => this.key(...parts));
     this.audit = guarded(this.audit, "audit");
+    this.batches = new RedisBatchStore(this.redis, (...parts) => this.key(...parts));
   }
 
   /** The atomic payment batches' journal (keys in src/adapters/redis/redis-payment-batches.ts). */

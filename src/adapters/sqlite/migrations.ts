@@ -12,6 +12,7 @@
  * Migration 1 is the schema from before versioning and uses CREATE ... IF NOT EXISTS, so a
  * database created then (tables present, no version table) is adopted as version 1 unchanged.
  */
+import { ASYNC_BATCHES_MIGRATION_SQL } from "./sql-batches.js";
 import type { SqlDriver } from "./driver.js";
 
 export interface Migration {
@@ -132,6 +133,11 @@ CREATE TABLE webhook_attempts (
   status_code INTEGER, error TEXT, outcome TEXT NOT NULL, next_attempt_at INTEGER);
 CREATE INDEX webhook_attempts_endpoint ON webhook_attempts(endpoint_id, seq);
 `,
+  },
+  {
+    version: 8,
+    name: "asynchronous batches",
+    sql: ASYNC_BATCHES_MIGRATION_SQL,
   },
 ];
 

@@ -43,6 +43,7 @@ import { migrate } from "./migrations.js";
 import { sqlPaymentBatches } from "./sql-payment-batches.js";
 import { BUMP_CREDENTIALS_VERSION, sqlAdminOps } from "./sql-admin.js";
 import { SqlWebhookStore } from "./sql-webhooks.js";
+import { SqlBatchStore } from "./sql-batches.js";
 
 import { SYSTEM_FUNDING, SYSTEM_PAYOUTS_IN_FLIGHT, railAccount } from "../ledger-accounts.js";
 
@@ -86,10 +87,13 @@ export class SqlStore implements Store {
   /** Brings the schema up to date (src/adapters/sqlite/migrations.ts) before anything else. */
   readonly webhooks: SqlWebhookStore;
 
+  readonly batches: SqlBatchStore;
+
   constructor(private readonly db: SqlDriver) {
     migrate(db);
     this.paymentBatches = sqlPaymentBatches(db);
     this.webhooks = new SqlWebhookStore(db);
+    this.batches = new SqlBatchStore(db);
   }
 
   readonly paymentBatches: PaymentBatchStore;

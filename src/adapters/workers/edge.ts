@@ -4,7 +4,7 @@
  * Object (src/worker.ts wires it to the object's stub).
  *
  * It enforces the body limit itself and forwards only a fully read body of at most
- * MAX_BODY_BYTES. Two reasons:
+ * MAX_BODY_BYTES (ASYNC_BATCH_MAX_BODY_BYTES on /v1/batches, as the app's limit). Two reasons:
  * - If the object answered 413 before the body had been read (as the app's body-limit middleware
  *   does), the runtime would still be streaming the client's body into the object after the
  *   response went out, and reading the request after its response is an uncaught error in the
@@ -26,6 +26,7 @@ import type { Logger } from "../../ports/runtime.js";
 import { configStrings, type WorkerVars } from "./gateway.js";
 import { consoleSink, createConsoleLogger, type LogSink } from "./logger.js";
 import { readAtMost } from "../../core/streams.js";
+import { bodyLimitFor } from "../../http/body.js";
 
 export interface EdgeOptions {
   /** Sends the request to the gateway object. */
@@ -34,14 +35,14 @@ export interface EdgeOptions {
 }
 
 interface EdgeSettings {
-  maxBodyBytes: number;
+  limits: { MAX_BODY_BYTES: number; ASYNC_BATCH_MAX_BODY_BYTES: number };
   logger: Logger;
 }
 
 function settingsFrom(env: WorkerVars, sink: LogSink): EdgeSettings | null {
   try {
     const config = parseConfig(configStrings(env));
-    return { maxBodyBytes: config.MAX_BODY_BYTES, logger: createConsoleLogger(config.LOG_LEVEL, sink) };
+    return { limits: config, logger: createConsoleLogger(config.LOG_LEVEL, sink) };
   } catch (e) {
     if (e instanceof ConfigError) return null; // the object answers 503 naming the variable
     throw e;
@@ -66,7 +67,7 @@ export function createEdgeHandler(opts: EdgeOptions) {
 
     let forwarded = request;
     if (settings && request.body) {
-      const limit = settings.maxBodyBytes;
+      const limit = bodyLimitFor(path, settings.limits);
       const tooLarge = () => reject("body_too_large", `The request body is larger than ${limit} bytes.`);
       const declared = request.headers.get("content-length");
       if (declared !== null && /^\d+$/.test(declared) && Number(declared) > limit) return tooLarge();

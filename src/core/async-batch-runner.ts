@@ -1,0 +1,202 @@
+/**
+ * @module
+ * Running asynchronous batches: a *slice* reads up to N pending items of one processing batch,
+ * runs them (bounded concurrency, at most `ratePerClient` items a second per client, the per-token
+ * rate limit applied to each item by the engine), records all their outcomes in ONE store write,
+ * then emits the item events and, when the batch ended, the batch.completed digest.
+ *
+ * Exactly once: an item's effects are named from the batch and the item (`effectRef` of
+ * `abatch:<batchId>` and the index; a payment is `pay_<ref>`), and the ledger is idempotent by that
+ * name. A crash after an item moved money but before its outcome was recorded leaves it pending;
+ * running it again replays the recorded payment instead of paying twice, and records that. An
+ * outcome is recorded only for an item still pending at that attempt, so a recorded item is never
+ * run again. A retry of a failed item keeps the same ref: if the failed attempt had in fact moved
+ * money (it timed out after the transfer), the retry finds that payment and records it.
+ *
+ * Who runs slices: the `async-batches` background pump (embedded store and Workers), or BullMQ jobs
+ * on STORE=redis (src/adapters/redis/bull-batches.ts), which call runSlice for a range of items.
+ */
+import PQueue from "p-queue";
+import type { Pump } from "../ports/background.js";
+import type { BatchItemRecord, BatchRecord, BatchStore, ItemOutcome } from "../ports/batches.js";
+import type { Clock, Logger } from "../ports/runtime.js";
+import type { AsyncBatches } from "./async-batches.js";
+import { TERMINAL_STATUSES, terminalStatus } from "./async-batches.js";
+import type { BatchEngine } from "./engine.js";
+import { effectRef, type Sha256Hex } from "./effect-ref.js";
+
+export interface AsyncRunnerOptions {
+  /** Items of one slice running at once. */
+  concurrency: number;
+  /** Items started per second per API client (per process). */
+  ratePerClient: number;
+  /** Items read, run and recorded together. */
+  sliceSize: number;
+}
+
+export interface SliceResult {
+  /** Items of the range are still pending. */
+  more: boolean;
+  /** Some items were held back by their token's rate limit: come back at this time. */
+  retryAt?: number;
+}
+
+export interface RunnerDeps {
+  store: BatchStore;
+  batches: AsyncBatches;
+  engine: BatchEngine;
+  sha256Hex: Sha256Hex;
+  clock: Clock;
+  logger: Logger;
+  options: AsyncRunnerOptions;
+}
+
+export class AsyncBatchRunner {
+  private readonly perClient = new Map<number, PQueue>();
+  /** Batches whose throttled items wait until this time (so the pump does not spin on them). */
+  private readonly heldUntil = new Map<string, number>();
+
+  constructor(private readonly deps: RunnerDeps) {}
+
+  /** Runs one slice of the batch's pending items (within [fromIndex, toIndex) when given). */
+  async runSlice(batchId: string, range: { fromIndex?: number; toIndex?: number } = {}): Promise<SliceResult> {
+    const { store, options, clock } = this.deps;
+    const batch = await store.getBatch(batchId);
+    if (!batch || batch.status !== "processing") return { more: false };
+    const { items, hasMore } = await store.listItems(batchId, { status: "pending", limit: options.sliceSize, ...range });
+    if (items.length === 0) {
+      // Nothing pending here: make sure a batch whose last outcomes were recorded is ended (a
+      // crash between the last outcome and the end leaves it processing).
+      await this.finish(batch);
+      return { more: false };
+    }
+
+    const queue = this.queueFor(batch.clientId);
+    const outcomes: ItemOutcome[] = [];
+    let retryAt: number | undefined;
+    await Promise.all(
+      items.map((item) =>
+        queue.add(async () => {
+          const ran = await this.runOne(batch, item);
+          if ("heldFor" in ran) {
+            const at = clock.now() + ran.heldFor;
+            retryAt = retryAt === undefined ? at : Math.min(retryAt, at);
+          } else {
+            outcomes.push(ran);
+          }
+        }),
+      ),
+    );
+    outcomes.sort((a, b) => a.index - b.index);
+    if (outcomes.length > 0) await this.record(batch, outcomes, new Map(items.map((it) => [it.index, it])));
+    return { more: hasMore || retryAt !== undefined, retryAt };
+  }
+
+  /**
+   * The background pump of the embedded store and Workers: expires stale building batches, then
+   * runs one slice of every processing batch (a few at a time).
+   */
+  pump(): Pump {
+    return async (now) => {
+      await this.deps.store.expireBuilding(now, 100);
+      const ids = await this.deps.store.batchesIn("processing", 20);
+      let again = false;
+      let soonest: number | null = null;
+      for (const id of ids) {
+        const held = this.heldUntil.get(id);
+        if (held !== undefined && held > now) {
+          soonest = soonest === null ? held : Math.min(soonest, held);
+          continue;
+        }
+        this.heldUntil.delete(id);
+        const r = await this.runSlice(id);
+        if (r.retryAt !== undefined) {
+          this.heldUntil.set(id, r.retryAt);
+          soonest = soonest === null ? r.retryAt : Math.min(soonest, r.retryAt);
+        } else if (r.more) {
+          again = true;
+        }
+      }
+      return again ? "now" : soonest;
+    };
+  }
+
+  private async finish(batch: BatchRecord) {
+    if (batch.succeededCount + batch.failedCount + batch.cancelledCount < batch.totalCount) return;
+    await this.record(batch, [], new Map());
+  }
+
+  private queueFor(clientId: number): PQueue {
+    let q = this.perClient.get(clientId);
+    if (!q) {
+      const { concurrency, ratePerClient } = this.deps.options;
+      q = new PQueue({ concurrency, intervalCap: ratePerClient, interval: 1000 });
+      this.perClient.set(clientId, q);
+    }
+    return q;
+  }
+
+  private async runOne(batch: BatchRecord, item: BatchItemRecord): Promise<ItemOutcome | { heldFor: number }> {
+    const ref = await effectRef(this.deps.sha256Hex, { batchRef: `abatch:${batch.batchId}`, index: item.index });
+    const outcome = await this.deps.engine.runItem(
+      { call: item.call, tokenHash: item.tokenHash, reference_id: item.referenceId ?? undefined, parameters: JSON.parse(item.parameters) as unknown },
+      { requestId: `${batch.batchId}:${item.index}`, logger: this.deps.logger },
+      ref,
+    );
+    // Over the token's rate limit: the item waits (still pending) rather than failing.
+    if (outcome.rate && !outcome.rate.allowed) return { heldFor: Math.max(1, outcome.rate.resetSeconds) * 1000 };
+    const r = outcome.result;
+    return { index: item.index, attempt: item.attempt, status: r.status < 400 ? "succeeded" : "failed", httpStatus: r.status, response: r.response };
+  }
+
+  private async record(batch: BatchRecord, outcomes: ItemOutcome[], meta: Map<number, BatchItemRecord>) {
+    const { store, clock, batches } = this.deps;
+    const out = await store.recordOutcomes(batch.batchId, outcomes, clock.now(), terminalStatus);
+    if (!out) return;
+    const recorded = new Set(out.recorded);
+    const now = clock.now();
+    await Promise.all(
+      outcomes
+        .filter((o) => recorded.has(o.index))
+        .map((o) => {
+          const m = meta.get(o.index);
+          return batches.emit({
+            id: `evt_${batch.batchId}_${o.index}_${o.attempt}`,
+            clientId: batch.clientId,
+            type: o.status === "succeeded" ? "batch.item.completed" : "batch.item.failed",
+            data: {
+              batch_id: batch.batchId,
+              index: o.index,
+              attempt: o.attempt,
+              reference_id: m?.referenceId ?? null,
+              metadata: m?.metadata ? (JSON.parse(m.metadata) as unknown) : null,
+              call: m?.call ?? null,
+              status: o.status,
+              http_status: o.httpStatus,
+              response: o.response,
+            },
+            createdAt: now,
+          });
+        }),
+    );
+    const b = out.batch;
+    if (TERMINAL_STATUSES.includes(b.status) && b.status !== batch.status) {
+      await batches.emit({
+        id: `evt_${b.batchId}_completed_${b.runGeneration}`,
+        clientId: b.clientId,
+        type: "batch.completed",
+        data: {
+          batch_id: b.batchId,
+          label: b.label,
+          status: b.status,
+          total_count: b.totalCount,
+          succeeded_count: b.succeededCount,
+          failed_count: b.failedCount,
+          cancelled_count: b.cancelledCount,
+          completed_at: b.completedAt === null ? null : new Date(b.completedAt).toISOString(),
+        },
+        createdAt: now,
+      });
+    }
+  }
+}

@@ -1,0 +1,421 @@
+/**
+ * @module
+ * Asynchronous batches (`/v1/batches`, DESIGN §1.4): the state machine both stores obey, the
+ * views the API answers with, and the service behind the routes. Execution is in
+ * async-batch-runner.ts.
+ *
+ * Statuses: building → processing → completed | completed_with_failures | failed; building →
+ * cancelled | expired; processing → cancelled; a retry moves completed_with_failures or failed
+ * back to processing. Items: pending → succeeded | failed | cancelled; a retry makes a failed item
+ * pending again with the next attempt number.
+ */
+import type {
+  BatchItemRecord,
+  BatchRecord,
+  BatchStatus,
+  AddItemsOutcome,
+  BatchStore,
+  ItemStatus,
+  NewBatchItem,
+} from "../ports/batches.js";
+import type { EventSink, GatewayEvent } from "../ports/events.js";
+import type { Clock, Logger } from "../ports/runtime.js";
+import type { Authenticator } from "./auth.js";
+import type { HandlerLookup } from "./call-contract.js";
+import { describeZodError } from "./engine.js";
+import { GatewayError } from "./errors.js";
+import { newId } from "./ids.js";
+
+/** From each batch status, the statuses it may move to. */
+export const BATCH_TRANSITIONS: Readonly<Record<BatchStatus, readonly BatchStatus[]>> = {
+  building: ["processing", "cancelled", "expired"],
+  processing: ["completed", "completed_with_failures", "failed", "cancelled"],
+  completed_with_failures: ["processing"],
+  failed: ["processing"],
+  completed: [],
+  cancelled: [],
+  expired: [],
+};
+
+export function canMoveBatch(from: BatchStatus, to: BatchStatus): boolean {
+  return BATCH_TRANSITIONS[from].includes(to);
+}
+
+/** The statuses a batch may be in for a move to `to`. */
+export function batchStatusesBefore(to: BatchStatus): BatchStatus[] {
+  return (Object.keys(BATCH_TRANSITIONS) as BatchStatus[]).filter((from) => canMoveBatch(from, to));
+}
+
+/** Where a retry is accepted (a completed batch answers ALREADY_COMPLETED for every item asked). */
+export const RETRYABLE: readonly BatchStatus[] = ["completed", "completed_with_failures", "failed"];
+
+export const TERMINAL_STATUSES: readonly BatchStatus[] = ["completed", "completed_with_failures", "failed", "cancelled", "expired"];
+
+/** The status a processing batch ends in once no item is pending. */
+export function terminalStatus(counts: { succeeded: number; failed: number; cancelled: number; total: number }): BatchStatus {
+  if (counts.failed === 0 && counts.succeeded > 0) return "completed";
+  if (counts.succeeded === 0 && counts.failed > 0) return "failed";
+  if (counts.succeeded > 0) return "completed_with_failures";
+  return "cancelled";
+}
+
+/** A building batch past its expiry counts as expired, whether or not the sweep has stored it yet. */
+export function effectiveStatus(b: BatchRecord, now: number): BatchStatus {
+  return b.status === "building" && b.expiresAt <= now ? "expired" : b.status;
+}
+
+export interface AsyncBatchLimits {
+  maxItems: number;
+  expiryMs: number;
+}
+
+/** The batch as the API shows it. */
+export function batchView(b: BatchRecord, now: number) {
+  const done = b.succeededCount + b.failedCount + b.cancelledCount;
+  return {
+    id: b.batchId,
+    object: "batch" as const,
+    status: effectiveStatus(b, now),
+    label: b.label,
+    idempotency_key: b.idempotencyKey,
+    metadata: b.metadata === null ? null : (JSON.parse(b.metadata) as unknown),
+    total_count: b.totalCount,
+    succeeded_count: b.succeededCount,
+    failed_count: b.failedCount,
+    cancelled_count: b.cancelledCount,
+    pending_count: b.totalCount - done,
+    percent_done: b.totalCount === 0 ? 0 : Math.floor((done * 10000) / b.totalCount) / 100,
+    submitted_at: iso(b.submittedAt),
+    completed_at: iso(b.completedAt),
+    expires_at: b.status === "building" ? iso(b.expiresAt) : null,
+    created_at: iso(b.createdAt)!,
+    updated_at: iso(b.updatedAt)!,
+  };
+}
+
+export type BatchView = ReturnType<typeof batchView>;
+
+/** One item's result as the API shows it; with `includeRequest`, its request (never its token) and metadata. */
+export function itemView(it: BatchItemRecord, includeRequest: boolean) {
+  const last = it.status === "succeeded" || it.status === "failed" ? it.attempts[it.attempts.length - 1] : undefined;
+  const view: Record<string, unknown> = {
+    index: it.index,
+    reference_id: it.referenceId,
+    idempotency_key: it.idempotencyKey,
+    call: it.call,
+    status: it.status,
+    attempt: it.attempt,
+    http_status: last ? last.httpStatus : null,
+    response: last ? last.response : null,
+    attempts: it.attempts.map((a) => ({ attempt: a.attempt, status: a.status, http_status: a.httpStatus, response: a.response, finished_at: iso(a.finishedAt) })),
+    updated_at: iso(it.updatedAt),
+  };
+  if (includeRequest) {
+    view.request = { call: it.call, reference_id: it.referenceId, idempotency_key: it.idempotencyKey, parameters: JSON.parse(it.parameters) as unknown };
+    view.metadata = it.metadata === null ? null : (JSON.parse(it.metadata) as unknown);
+  }
+  return view;
+}
+
+function iso(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}
+
+/** An item as the caller sends it (validated by the route's schema). */
+export interface ItemInput {
+  call: string;
+  authorization?: string;
+  reference_id?: string;
+  idempotency_key?: string;
+  parameters?: Record<string, unknown>;
+  metadata?: Record<string, unknown>;
+}
+
+export interface CreateInput {
+  label?: string;
+  metadata?: Record<string, unknown>;
+  idempotency_key?: string;
+  items?: ItemInput[];
+  process?: boolean;
+}
+
+/** Starts running a batch that just moved to processing (wakes the pump, or enqueues jobs). */
+export type BatchDispatch = (batch: BatchRecord) => Promise<void> | void;
+
+export interface AsyncBatchDeps {
+  store: BatchStore;
+  handlers: HandlerLookup;
+  auth: Authenticator;
+  events: EventSink;
+  clock: Clock;
+  logger: Logger;
+  limits: AsyncBatchLimits;
+  /** Set by whichever runner executes batches in this process. */
+  dispatch: BatchDispatch;
+}
+
+/** What the routes call: every check, then one store operation. */
+export class AsyncBatches {
+  constructor(readonly deps: AsyncBatchDeps) {}
+
+  async create(clientId: number, input: CreateInput): Promise<{ status: 200 | 201 | 202; batch: BatchView }> {
+    const now = this.deps.clock.now();
+    if (input.process && (!input.items || input.items.length === 0)) {
+      throw new GatewayError("batch_not_processable", "process: true needs at least one item.");
+    }
+    const prepared = input.items ? await this.prepareItems(input.items, 0) : [];
+    if (prepared.length > this.deps.limits.maxItems) {
+      throw new GatewayError("batch_too_large", `A batch holds at most ${this.deps.limits.maxItems} items.`);
+    }
+    const record: BatchRecord = {
+      batchId: newId("batch", now),
+      clientId,
+      status: "building",
+      label: input.label ?? null,
+      metadata: input.metadata === undefined ? null : JSON.stringify(input.metadata),
+      idempotencyKey: input.idempotency_key ?? null,
+      totalCount: 0,
+      succeededCount: 0,
+      failedCount: 0,
+      cancelledCount: 0,
+      runGeneration: 0,
+      createdAt: now,
+      updatedAt: now,
+      submittedAt: null,
+      completedAt: null,
+      expiresAt: now + this.deps.limits.expiryMs,
+    };
+    const made = await this.deps.store.createBatch(record, prepared, this.deps.limits.maxItems);
+    if ("reason" in made) this.refused(made, record.batchId, now);
+    if (!made.created) return { status: 200, batch: batchView(made.batch, now) };
+    const batch = made.batch;
+    if (input.process) return { status: 202, batch: await this.startProcessing(clientId, batch.batchId) };
+    return { status: 201, batch: batchView(batch, now) };
+  }
+
+  async addItems(clientId: number, batchId: string, items: ItemInput[]): Promise<BatchView> {
+    const batch = await this.owned(clientId, batchId);
+    const now = this.deps.clock.now();
+    this.requireBuilding(batch, now);
+    if (batch.totalCount + items.length > this.deps.limits.maxItems) {
+      throw new GatewayError("batch_too_large", `A batch holds at most ${this.deps.limits.maxItems} items; it has ${batch.totalCount}.`);
+    }
+    const prepared = await this.prepareItems(items, batch.totalCount);
+    return batchView(await this.append(batchId, prepared, now), now);
+  }
+
+  async process(clientId: number, batchId: string): Promise<BatchView> {
+    await this.owned(clientId, batchId);
+    return this.startProcessing(clientId, batchId);
+  }
+
+  async get(clientId: number, batchId: string): Promise<BatchView> {
+    return batchView(await this.owned(clientId, batchId), this.deps.clock.now());
+  }
+
+  async list(clientId: number, q: { limit: number; starting_after?: string; ending_before?: string; status?: BatchStatus }) {
+    if (q.starting_after !== undefined && q.ending_before !== undefined) {
+      throw new GatewayError("invalid_query", "Give starting_after or ending_before, not both.");
+    }
+    const now = this.deps.clock.now();
+    const page = await this.deps.store.listBatches(clientId, {
+      limit: q.limit,
+      startingAfter: q.starting_after,
+      endingBefore: q.ending_before,
+      status: q.status,
+    });
+    return { object: "list" as const, data: page.batches.map((b) => batchView(b, now)), has_more: page.hasMore };
+  }
+
+  async results(clientId: number, batchId: string, q: { limit: number; starting_after?: number; status?: ItemStatus; include_request: boolean }) {
+    await this.owned(clientId, batchId);
+    const page = await this.deps.store.listItems(batchId, { limit: q.limit, startingAfter: q.starting_after, status: q.status });
+    return { object: "list" as const, data: page.items.map((it) => itemView(it, q.include_request)), has_more: page.hasMore };
+  }
+
+  async retry(clientId: number, batchId: string, indexes: number[] | undefined) {
+    const batch = await this.owned(clientId, batchId);
+    if (indexes) {
+      const bad = indexes.find((i) => i >= batch.totalCount);
+      if (bad !== undefined) throw new GatewayError("not_found", `The batch has no item ${bad}.`, undefined, { index: bad });
+    }
+    const now = this.deps.clock.now();
+    const out = await this.deps.store.retryFailed(batchId, RETRYABLE, indexes, now);
+    if (!out) {
+      const current = effectiveStatus((await this.deps.store.getBatch(batchId)) ?? batch, now);
+      throw new GatewayError("batch_status_conflict", `A ${current} batch has no failed items to retry; retry a batch that completed with failures or failed.`);
+    }
+    const retried = new Set(out.retried);
+    const items: Record<string, unknown>[] = [];
+    if (indexes) {
+      const rows = (await this.deps.store.listItems(batchId, { limit: indexes.length, indexes })).items;
+      for (const it of rows) {
+        items.push({
+          index: it.index,
+          reference_id: it.referenceId,
+          outcome: retried.has(it.index) ? "RETRYING" : it.status === "succeeded" ? "ALREADY_COMPLETED" : it.status.toUpperCase(),
+          attempt: it.attempt,
+        });
+      }
+    }
+    if (out.retried.length > 0) {
+      await this.announceStart(out.batch);
+      await this.deps.dispatch(out.batch);
+    }
+    return { batch: batchView(out.batch, now), retried_count: out.retried.length, items };
+  }
+
+  async cancel(clientId: number, batchId: string): Promise<BatchView> {
+    const batch = await this.owned(clientId, batchId);
+    const now = this.deps.clock.now();
+    // An expired batch is final even before the sweep has stored it.
+    const moved = effectiveStatus(batch, now) === "expired" ? null : await this.deps.store.moveBatch(batchId, batchStatusesBefore("cancelled"), "cancelled", now);
+    if (!moved) {
+      throw new GatewayError("batch_status_conflict", `A ${effectiveStatus(batch, now)} batch cannot be cancelled.`);
+    }
+    return batchView(moved, now);
+  }
+
+  /** batch.started, once the batch is durably processing. */
+  async announceStart(b: BatchRecord): Promise<void> {
+    await this.emit({
+      id: `evt_${b.batchId}_started_${b.runGeneration}`,
+      clientId: b.clientId,
+      type: "batch.started",
+      data: { batch_id: b.batchId, label: b.label, total_count: b.totalCount, run: b.runGeneration },
+      createdAt: this.deps.clock.now(),
+    });
+  }
+
+  async emit(e: GatewayEvent): Promise<void> {
+    try {
+      await this.deps.events.emit(e);
+    } catch (err) {
+      this.deps.logger.error({ event: e.id, err: err instanceof Error ? err.message : String(err) }, "event not recorded");
+    }
+  }
+
+  private async startProcessing(clientId: number, batchId: string): Promise<BatchView> {
+    const now = this.deps.clock.now();
+    const batch = await this.owned(clientId, batchId);
+    const status = effectiveStatus(batch, now);
+    if (status === "processing") throw new GatewayError("batch_already_processing");
+    if (status !== "building") throw new GatewayError("batch_not_processable", `The batch is ${status}, not building.`);
+    if (batch.totalCount === 0) throw new GatewayError("batch_not_processable", "The batch has no items.");
+    if (batch.totalCount > this.deps.limits.maxItems) {
+      throw new GatewayError("batch_not_processable", `The batch has more than ${this.deps.limits.maxItems} items.`);
+    }
+    const moved = await this.deps.store.moveBatch(batchId, ["building"], "processing", now);
+    if (!moved) {
+      const again = await this.owned(clientId, batchId);
+      if (again.status === "processing") throw new GatewayError("batch_already_processing");
+      throw new GatewayError("batch_not_processable", `The batch is ${effectiveStatus(again, now)}, not building.`);
+    }
+    await this.announceStart(moved);
+    await this.deps.dispatch(moved);
+    return batchView(moved, now);
+  }
+
+  private async append(batchId: string, prepared: NewBatchItem[], now: number): Promise<BatchRecord> {
+    const out = await this.deps.store.addItems(batchId, prepared, this.deps.limits.maxItems, now);
+    if (out.ok) return out.batch;
+    return this.refused(out, batchId, now);
+  }
+
+  private refused(out: Exclude<AddItemsOutcome, { ok: true }>, batchId: string, now: number): never {
+    switch (out.reason) {
+      case "not_found":
+        throw new GatewayError("not_found", "No such batch.");
+      case "not_building":
+        throw new GatewayError("batch_not_processable", `Items can only be added while the batch is building; it is ${effectiveStatus(out.batch, now)}.`);
+      case "too_many":
+        throw new GatewayError("batch_too_large", `A batch holds at most ${this.deps.limits.maxItems} items.`);
+      case "key_in_use": {
+        const here = out.batchId === batchId;
+        throw new GatewayError(
+          here ? "duplicate_item_idempotency_key" : "item_idempotency_key_in_use",
+          here
+            ? `Item ${out.newIndex} reuses idempotency_key ${JSON.stringify(out.key)} of item ${out.index} of this batch.`
+            : `Item ${out.newIndex}: idempotency_key ${JSON.stringify(out.key)} is already used by item ${out.index} of batch ${out.batchId}.`,
+          undefined,
+          here ? { index: out.newIndex, first_index: out.index } : { index: out.newIndex, batch_id: out.batchId, batch_index: out.index },
+        );
+      }
+    }
+  }
+
+  private requireBuilding(b: BatchRecord, now: number) {
+    const status = effectiveStatus(b, now);
+    if (status !== "building") {
+      throw new GatewayError("batch_not_processable", `Items can only be added while the batch is building; it is ${status}.`);
+    }
+  }
+
+  private async owned(clientId: number, batchId: string): Promise<BatchRecord> {
+    const b = await this.deps.store.getBatch(batchId);
+    // Another client's batch is indistinguishable from a missing one.
+    if (!b || b.clientId !== clientId) throw new GatewayError("not_found", "No such batch.");
+    return b;
+  }
+
+  /**
+   * Checks every item before anything is stored: a registered call that does not need the raw
+   * token, valid parameters, a valid token (stored as its hash with the principal it resolves to),
+   * idempotency keys unique in the request. `base` is the index of the first item.
+   */
+  private async prepareItems(items: ItemInput[], base: number): Promise<NewBatchItem[]> {
+    const seen = new Map<string, number>();
+    const out: NewBatchItem[] = [];
+    for (let i = 0; i < items.length; i++) {
+      const it = items[i];
+      const at = base + i;
+      const bad = (message: string, code: "invalid_batch_item" | "invalid_token" = "invalid_batch_item") =>
+        new GatewayError("invalid_batch_item", `items[${i}]: ${message}`, undefined, { index: at, reason: code });
+      const handler = this.deps.handlers.get(it.call);
+      if (!handler) throw bad(`no call named ${JSON.stringify(it.call)} is registered`);
+      if (handler.auth === "forward") throw bad(`${it.call} forwards the caller's token, which an asynchronous batch does not keep`);
+      const parsed = handler.schema.safeParse(it.parameters ?? {});
+      if (!parsed.success) throw bad(describeZodError(parsed.error));
+      if (it.idempotency_key !== undefined) {
+        const first = seen.get(it.idempotency_key);
+        if (first !== undefined) {
+          throw new GatewayError(
+            "duplicate_item_idempotency_key",
+            `Items ${first - base} and ${i} of this request use the same idempotency_key ${JSON.stringify(it.idempotency_key)}.`,
+            undefined,
+            { index: at, first_index: first },
+          );
+        }
+        seen.set(it.idempotency_key, at);
+      }
+      let tokenHash = "";
+      let userId: string | null = null;
+      let scopes: string[] = [];
+      if (it.authorization !== undefined && it.authorization !== "") {
+        tokenHash = await this.deps.auth.hash(it.authorization);
+        try {
+          const p = await this.deps.auth.principalFor(tokenHash);
+          userId = p.userId;
+          scopes = [...p.scopes];
+        } catch (e) {
+          if (e instanceof GatewayError && e.code === "invalid_token") throw bad("the access token is invalid, expired or revoked", "invalid_token");
+          throw e;
+        }
+        if (handler.scope && !scopes.includes(handler.scope)) throw bad(`the access token lacks the ${handler.scope} scope`);
+      } else if (handler.auth !== "none") {
+        throw bad(`${it.call} needs an access token in authorization`);
+      }
+      out.push({
+        call: it.call,
+        referenceId: it.reference_id ?? null,
+        idempotencyKey: it.idempotency_key ?? null,
+        parameters: JSON.stringify(it.parameters ?? {}),
+        metadata: it.metadata === undefined ? null : JSON.stringify(it.metadata),
+        userId,
+        scopes,
+        tokenHash,
+      });
+    }
+    return out;
+  }
+}
