@@ -36,40 +36,65 @@ export function upstreamHandler(up: UpstreamConfig): HandlerDef {
     async run(params, ctx) {
       const headers: Record<string, string> = { "content-type": "application/json", "x-request-id": ctx.requestId };
       if (ctx.authorization) headers.authorization = `Bearer ${ctx.authorization}`;
-      const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(up.timeout_ms)]);
-      let res: Response;
+      // One controller for the call's own signal and the upstream's timeout, with a timer held and
+      // cleared here: AbortSignal.any() keeps only weak references to its sources, so a bare
+      // AbortSignal.timeout() in it can be garbage-collected before it fires.
+      const controller = new AbortController();
+      const signal = controller.signal;
+      const stop = () => controller.abort();
+      const timer = setTimeout(stop, up.timeout_ms);
+      const callSignal = ctx.signal;
+      if (callSignal.aborted) stop();
+      else callSignal.addEventListener("abort", stop, { once: true });
       try {
-        res = await ctx.services.fetch(up.url, { method: "POST", headers, body: JSON.stringify(params), signal, redirect: "manual" });
-      } catch (e) {
-        if (signal.aborted) throw new GatewayError("call_timeout", `The upstream did not answer within ${up.timeout_ms} ms.`);
-        throw new GatewayError("upstream_unavailable", `The upstream for ${up.call} could not be reached.`);
+        return await forward(up, ctx.services.fetch, params, headers, signal);
+      } finally {
+        clearTimeout(timer);
+        callSignal.removeEventListener("abort", stop);
       }
-      let bytes: Uint8Array | null;
-      try {
-        bytes = res.body ? await readAtMost(res.body, MAX_UPSTREAM_BYTES) : new Uint8Array(0);
-      } catch {
-        if (signal.aborted) throw new GatewayError("call_timeout", `The upstream did not finish answering within ${up.timeout_ms} ms.`);
-        throw new GatewayError("upstream_error", "The upstream's answer was broken off.");
-      }
-      if (bytes === null) throw new GatewayError("upstream_error", `The upstream's answer is larger than ${MAX_UPSTREAM_BYTES} bytes.`);
-      const text = new TextDecoder().decode(bytes);
-      let body: unknown;
-      try {
-        body = text === "" ? {} : JSON.parse(text);
-      } catch {
-        body = undefined;
-      }
-      if (res.status < 200 || res.status > 299) {
-        const detail = describeUpstreamError(body);
-        throw new GatewayError("upstream_error", `The upstream answered ${res.status}${detail ? `: ${detail}` : "."}`);
-      }
-      if (body === undefined) throw new GatewayError("upstream_error", "The upstream answered with a body that is not JSON.");
-      if (exceedsDepth(body, MAX_JSON_DEPTH)) {
-        throw new GatewayError("upstream_error", `The upstream's answer nests deeper than ${MAX_JSON_DEPTH} levels.`);
-      }
-      return body;
     },
   });
+}
+
+/** POSTs the call to the upstream and reads its answer, within `signal`. */
+async function forward(
+  up: UpstreamConfig,
+  fetchFn: typeof fetch,
+  params: Record<string, unknown>,
+  headers: Record<string, string>,
+  signal: AbortSignal,
+): Promise<unknown> {
+  let res: Response;
+  try {
+    res = await fetchFn(up.url, { method: "POST", headers, body: JSON.stringify(params), signal, redirect: "manual" });
+  } catch (e) {
+    if (signal.aborted) throw new GatewayError("call_timeout", `The upstream did not answer within ${up.timeout_ms} ms.`);
+    throw new GatewayError("upstream_unavailable", `The upstream for ${up.call} could not be reached.`);
+  }
+  let bytes: Uint8Array | null;
+  try {
+    bytes = res.body ? await readAtMost(res.body, MAX_UPSTREAM_BYTES) : new Uint8Array(0);
+  } catch {
+    if (signal.aborted) throw new GatewayError("call_timeout", `The upstream did not finish answering within ${up.timeout_ms} ms.`);
+    throw new GatewayError("upstream_error", "The upstream's answer was broken off.");
+  }
+  if (bytes === null) throw new GatewayError("upstream_error", `The upstream's answer is larger than ${MAX_UPSTREAM_BYTES} bytes.`);
+  const text = new TextDecoder().decode(bytes);
+  let body: unknown;
+  try {
+    body = text === "" ? {} : JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  if (res.status < 200 || res.status > 299) {
+    const detail = describeUpstreamError(body);
+    throw new GatewayError("upstream_error", `The upstream answered ${res.status}${detail ? `: ${detail}` : "."}`);
+  }
+  if (body === undefined) throw new GatewayError("upstream_error", "The upstream answered with a body that is not JSON.");
+  if (exceedsDepth(body, MAX_JSON_DEPTH)) {
+    throw new GatewayError("upstream_error", `The upstream's answer nests deeper than ${MAX_JSON_DEPTH} levels.`);
+  }
+  return body;
 }
 
 function describeUpstreamError(body: unknown): string | null {
