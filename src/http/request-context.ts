@@ -64,9 +64,12 @@ export function requestContext(services: GatewayServices): MiddlewareHandler<App
     c.set("services", services);
     c.set("requestId", requestId);
     c.set("logger", lazyChild(services.logger, { request_id: requestId }));
+    // Set before the route answers, so it is part of the response the route builds: setting it
+    // afterwards would turn @hono/node-server's lightweight response into a full Response (a
+    // ReadableStream per request). Error responses set it themselves (src/http/on-error.ts).
+    c.header("X-Request-Id", requestId);
     const started = Date.now();
     await next();
-    c.header("X-Request-Id", requestId);
     countRequest(c, c.res.status);
     services.logger.info({
       request_id: requestId,
