@@ -96,7 +96,11 @@ it("a batch's events reach the endpoint signed: started, one per item with its r
   const refused = all.received[0].headers["webhook-id"];
   for (const [e, deliveries] of got) expect(deliveries, e).toHaveLength(e === refused ? 2 : 1);
   // The outbox holds one message per event for the endpoint, each delivered once.
-  const attempts = (await api(g, "GET", `/v1/webhook-endpoints/${loud.id}/deliveries?limit=100`)).body.data as { event_id: string; outcome: string }[];
+  // (The receiver sees a request before the server records its answer: wait for the records.)
+  const attempts = await waitFor("every delivery recorded", async () => {
+    const data = (await api(g, "GET", `/v1/webhook-endpoints/${loud.id}/deliveries?limit=100`)).body.data as { event_id: string; outcome: string }[];
+    return expected.every((e) => data.some((a) => a.event_id === e && a.outcome === "delivered")) && data;
+  });
   for (const e of expected) expect(attempts.filter((a) => a.event_id === e && a.outcome === "delivered"), e).toHaveLength(1);
 
   expect(got.get(`evt_${id}_started_0`)![0]).toMatchObject({ type: "batch.started", data: { batch_id: id, label: "payroll", total_count: 4 } });

@@ -25,7 +25,7 @@ afterAll(async () => {
   for (const r of receivers) await r.close();
 });
 
-const WEBHOOK_ENV = { WEBHOOK_ALLOW_PRIVATE_URLS: "true", WEBHOOK_RETRY_SCHEDULE: "200ms,200ms,200ms,200ms,200ms,200ms", WEBHOOK_TIMEOUT_MS: "2000" };
+const WEBHOOK_ENV = { WEBHOOK_ALLOW_PRIVATE_URLS: "true", WEBHOOK_RETRY_SCHEDULE: "200ms,200ms,200ms,200ms,200ms,200ms", WEBHOOK_TIMEOUT_MS: "10000" };
 
 async function boot(env: Record<string, string>) {
   const s = await startServer({ DEMO_USERS: "50", TOKEN_RATE_LIMIT_POINTS: "1000000", CLIENT_RATE_LIMIT_POINTS: "1000000", SQLITE_SYNCHRONOUS: "NORMAL", ...WEBHOOK_ENV, ...env });
