@@ -22,7 +22,7 @@ afterEach(async () => {
 async function start() {
   gw = await makeGateway({
     file: true,
-    env: { WEBHOOK_ALLOW_PRIVATE_URLS: "true", WEBHOOK_RETRY_SCHEDULE: "50ms,50ms,50ms,50ms", WEBHOOK_TIMEOUT_MS: "1000", ASYNC_BATCH_SLICE: "2" },
+    env: { WEBHOOK_ALLOW_PRIVATE_URLS: "true", WEBHOOK_RETRY_SCHEDULE: "50ms,50ms,50ms,50ms", WEBHOOK_TIMEOUT_MS: "5000", ASYNC_BATCH_SLICE: "2" },
   });
   gw.services.background.start();
   return gw;
