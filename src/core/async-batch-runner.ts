@@ -8,7 +8,8 @@
  * No event is lost to a crash: the store write that records an outcome (or ends a run) also marks
  * its event owed, and the mark is cleared only after the emit. Whatever is still owed is emitted
  * again at the end of each slice, when a runner takes up a batch, and by the pumps' sweep (see
- * flushEvents); the outbox keeps one message per endpoint and event id, so a re-emit delivers nothing twice.
+ * flushEvents); the outbox keeps one message per endpoint and event id, so a re-emit delivers
+ * nothing twice.
  *
  * Exactly once: an item's effects are named from the batch and the item (`effectRef` of
  * `abatch:<batchId>` and the index; a payment is `pay_<ref>`), and the ledger is idempotent by that
@@ -32,6 +33,9 @@ import { effectRef, type Sha256Hex } from "./effect-ref.js";
 
 /** Owed item events read and emitted at a time. */
 const FLUSH_PAGE = 500;
+
+/** Runs remembered as taken up (then the memory starts again). */
+const REMEMBERED_RUNS = 10_000;
 
 /** The statuses a run ends in by its items (a digest is owed for these). */
 const ENDED: readonly BatchStatus[] = ["completed", "completed_with_failures", "failed"];
@@ -146,6 +150,8 @@ export class AsyncBatchRunner {
     if (this.takenUp.has(run)) return;
     if (!this.deps.batches.startedHere.delete(run)) await this.events().emit(startedEvent(batch, this.deps.clock.now()));
     await this.flushEvents(batch.batchId);
+    // Forgetting only costs a harmless re-emit: keep the set small on a long-lived instance.
+    if (this.takenUp.size >= REMEMBERED_RUNS) this.takenUp.clear();
     this.takenUp.add(run);
   }
 

@@ -296,6 +296,8 @@ export class AsyncBatches {
   async announceStart(b: BatchRecord): Promise<void> {
     try {
       await this.deps.events.emit(startedEvent(b, this.deps.clock.now()));
+      // Forgetting only costs a harmless re-emit (on STORE=redis another instance may run the batch).
+      if (this.startedHere.size >= 10_000) this.startedHere.clear();
       this.startedHere.add(`${b.batchId}.${b.runGeneration}`);
     } catch (err) {
       this.deps.logger.error({ batch: b.batchId, err: err instanceof Error ? err.message : String(err) }, "batch.started not recorded; the runner emits it");
