@@ -154,6 +154,16 @@ export interface AsyncBatchDeps {
   dispatch: BatchDispatch;
 }
 
+export function startedEvent(b: BatchRecord, now: number): GatewayEvent {
+  return {
+    id: `evt_${b.batchId}_started_${b.runGeneration}`,
+    clientId: b.clientId,
+    type: "batch.started",
+    data: { batch_id: b.batchId, label: b.label, total_count: b.totalCount, run: b.runGeneration },
+    createdAt: now,
+  };
+}
+
 /** What the routes call: every check, then one store operation. */
 export class AsyncBatches {
   constructor(readonly deps: AsyncBatchDeps) {}
@@ -276,22 +286,21 @@ export class AsyncBatches {
     return batchView(moved, now);
   }
 
+  /**
+   * Runs (`<batch>.<generation>`) whose batch.started this process emitted: the runner taking the
+   * run up emits it again only when it is not here (the process that started it may have died first).
+   */
+  readonly startedHere = new Set<string>();
+
   /** batch.started, once the batch is durably processing. */
   async announceStart(b: BatchRecord): Promise<void> {
-    await this.emit({
-      id: `evt_${b.batchId}_started_${b.runGeneration}`,
-      clientId: b.clientId,
-      type: "batch.started",
-      data: { batch_id: b.batchId, label: b.label, total_count: b.totalCount, run: b.runGeneration },
-      createdAt: this.deps.clock.now(),
-    });
-  }
-
-  async emit(e: GatewayEvent): Promise<void> {
     try {
-      await this.deps.events.emit(e);
+      await this.deps.events.emit(startedEvent(b, this.deps.clock.now()));
+      // Forgetting only costs a harmless re-emit (on STORE=redis another instance may run the batch).
+      if (this.startedHere.size >= 10_000) this.startedHere.clear();
+      this.startedHere.add(`${b.batchId}.${b.runGeneration}`);
     } catch (err) {
-      this.deps.logger.error({ event: e.id, err: err instanceof Error ? err.message : String(err) }, "event not recorded");
+      this.deps.logger.error({ batch: b.batchId, err: err instanceof Error ? err.message : String(err) }, "batch.started not recorded; the runner emits it");
     }
   }
 

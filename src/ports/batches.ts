@@ -100,6 +100,16 @@ export interface RecordOutcomesResult {
   recorded: number[];
 }
 
+/**
+ * Events a batch owes: items whose outcome is recorded but whose event may not have been emitted
+ * (a crash can come between the two), and the run whose batch.completed digest may not have been.
+ */
+export interface OwedEvents {
+  items: BatchItemRecord[];
+  /** The run generation whose digest is owed, or null. */
+  digestRun: number | null;
+}
+
 export interface ListBatchesQuery {
   limit: number;
   /** Batches older than this id (lists are newest first). */
@@ -148,7 +158,8 @@ export interface BatchStore {
   /**
    * Records outcomes of pending items at their attempt and updates the counts; when no item is
    * left pending, the batch (if processing) moves to the terminal status `terminalOf` gives.
-   * One transaction / script for the whole slice.
+   * One transaction / script for the whole slice. Each recorded outcome's event is marked owed
+   * in the same step, and so is the run's digest when no item is left pending.
    */
   recordOutcomes(
     batchId: string,
@@ -167,4 +178,13 @@ export interface BatchStore {
   batchesIn(status: BatchStatus, limit: number): Promise<string[]>;
   /** Moves building batches whose expiresAt passed to expired; returns how many. */
   expireBuilding(now: number, limit: number): Promise<number>;
+  /** What the batch owes (at most `limit` items, by index). */
+  eventsOwed(batchId: string, limit: number): Promise<OwedEvents>;
+  /**
+   * Clears owed marks once their events are emitted: an item's only while it is still at the given
+   * attempt (a newer attempt's event stays owed), the digest only for run `digestRun`.
+   */
+  eventsEmitted(batchId: string, items: readonly { index: number; attempt: number }[], digestRun: number | null): Promise<void>;
+  /** Batch ids that owe events (at most `limit`), for the runners' sweep. */
+  batchesOwingEvents(limit: number): Promise<string[]>;
 }

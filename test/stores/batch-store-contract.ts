@@ -130,6 +130,52 @@ export function defineBatchStoreContract(storeOf: () => Store): void {
       expect(await s.retryFailed(b.batchId, ["failed"], undefined, T0 + 8)).toBeNull();
     });
 
+    it("owes each recorded outcome's event and a run's digest until told they were emitted", async () => {
+      const s = storeOf().batches;
+      const b = batch();
+      await s.createBatch(b);
+      await s.addItems(b.batchId, [item(null), item(null), item(null)], 10, T0);
+      await s.moveBatch(b.batchId, ["building"], "processing", T0 + 1);
+      expect(await s.eventsOwed(b.batchId, 10)).toEqual({ items: [], digestRun: null });
+      expect(await s.batchesOwingEvents(1000)).not.toContain(b.batchId);
+
+      await s.recordOutcomes(b.batchId, [ok(0), bad(1)], T0 + 2, terminalStatus);
+      const owed = await s.eventsOwed(b.batchId, 10);
+      expect(owed.items.map((i) => [i.index, i.status, i.attempt])).toEqual([
+        [0, "succeeded", 1],
+        [1, "failed", 1],
+      ]);
+      expect(owed.digestRun).toBeNull();
+      expect(await s.batchesOwingEvents(1000)).toContain(b.batchId);
+      expect((await s.eventsOwed(b.batchId, 1)).items.map((i) => i.index)).toEqual([0]);
+      // A clear at another attempt than the item's clears nothing.
+      await s.eventsEmitted(b.batchId, [{ index: 0, attempt: 1 }, { index: 1, attempt: 2 }], null);
+      expect((await s.eventsOwed(b.batchId, 10)).items.map((i) => i.index)).toEqual([1]);
+
+      // The last outcome ends the run: its digest is owed with it.
+      const last = await s.recordOutcomes(b.batchId, [ok(2)], T0 + 3, terminalStatus);
+      expect(last!.batch.status).toBe("completed_with_failures");
+      const end = await s.eventsOwed(b.batchId, 10);
+      expect(end.items.map((i) => i.index)).toEqual([1, 2]);
+      expect(end.digestRun).toBe(0);
+      await s.eventsEmitted(b.batchId, [{ index: 1, attempt: 1 }, { index: 2, attempt: 1 }], null);
+      expect(await s.eventsOwed(b.batchId, 10)).toEqual({ items: [], digestRun: 0 });
+      expect(await s.batchesOwingEvents(1000)).toContain(b.batchId);
+      await s.eventsEmitted(b.batchId, [], 1);
+      expect((await s.eventsOwed(b.batchId, 10)).digestRun).toBe(0);
+      await s.eventsEmitted(b.batchId, [], 0);
+      expect(await s.eventsOwed(b.batchId, 10)).toEqual({ items: [], digestRun: null });
+      expect(await s.batchesOwingEvents(1000)).not.toContain(b.batchId);
+
+      // A retried item's new attempt is owed again once recorded; the next run's digest too.
+      await s.retryFailed(b.batchId, ["completed_with_failures"], undefined, T0 + 4);
+      expect((await s.eventsOwed(b.batchId, 10)).items).toEqual([]);
+      await s.recordOutcomes(b.batchId, [ok(1, 2)], T0 + 5, terminalStatus);
+      const rerun = await s.eventsOwed(b.batchId, 10);
+      expect(rerun.items.map((i) => [i.index, i.attempt, i.attempts.length])).toEqual([[1, 2, 2]]);
+      expect(rerun.digestRun).toBe(1);
+    });
+
     it("cancel makes pending items cancelled; an item running at the cancel keeps its outcome", async () => {
       const s = storeOf().batches;
       const b = batch();

@@ -12,7 +12,8 @@
  * The `async-batches` background pump keeps it going on every instance: it starts this instance's
  * worker, expires building batches, and every 30 s adds the jobs of every processing batch again
  * (no-ops while they exist), so a batch moved to processing by an instance that died before adding
- * its jobs still runs. BullMQ needs its own connections with maxRetriesPerRequest: null.
+ * its jobs still runs; it also emits the events batches owe (AsyncBatchRunner.sweepEvents). BullMQ
+ * needs its own connections with maxRetriesPerRequest: null.
  */
 import { Queue, Worker } from "bullmq";
 import { Redis } from "ioredis";
@@ -113,6 +114,7 @@ export function bullBatchQueue(opts: BullBatchOptions): (runner: AsyncBatchRunne
     const pump = (): Pump => async (now) => {
       startWorker();
       await opts.store.expireBuilding(now, 100);
+      await runner.sweepEvents();
       if (now - lastSweep >= sweepMs) {
         lastSweep = now;
         for (const id of await opts.store.batchesIn("processing", 1000)) {

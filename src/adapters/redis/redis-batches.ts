@@ -17,6 +17,11 @@
  * | `abhist:<batchId>`                    | hash   | index → the item's attempts as a JSON array      |
  * | `abpending:<batchId>`                 | zset   | indexes of pending items (score = index)         |
  * | `abkeys:<clientId>`                   | hash   | item idempotency key → `<batchId> <index>`       |
+ * | `abowed:<batchId>`                    | set    | indexes whose outcome's event may be unemitted   |
+ * | `abowing`                             | set    | batch ids owing events (items or the digest)     |
+ *
+ * The batch hash's `digestOwedRun` names the run whose batch.completed digest may be unemitted: set
+ * by the script that records the run's last outcome, as `abowed` is by the one recording an outcome.
  */
 import type { Redis } from "ioredis";
 import {
@@ -34,6 +39,7 @@ import {
   type ListBatchesQuery,
   type ListItemsQuery,
   type NewBatchItem,
+  type OwedEvents,
   type RecordOutcomesResult,
 } from "../../ports/batches.js";
 import { StoreUnavailableError } from "../../ports/errors.js";
@@ -148,7 +154,7 @@ if to ~= 'processing' and to ~= 'building' then redis.call('HSET', KEYS[1], 'com
 return redis.call('HGETALL', KEYS[1])
 `;
 
-// KEYS: batch, state, hist, pending. ARGV: now, n, (idx, attempt, status, attemptJson)*n
+// KEYS: batch, state, hist, pending, owed, owing. ARGV: now, n, (idx, attempt, status, attemptJson)*n
 const RECORD = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return nil end
 local now = ARGV[1]
@@ -170,6 +176,7 @@ for i = 0, n - 1 do
       redis.call('ZREM', KEYS[4], idx)
       if st == 'cancelled' then uncancelled = uncancelled + 1 end
       if status == 'succeeded' then ok = ok + 1 else bad = bad + 1 end
+      redis.call('SADD', KEYS[5], idx)
       recorded[#recorded + 1] = idx
     end
   end
@@ -179,8 +186,25 @@ if #recorded > 0 then
   redis.call('HINCRBY', KEYS[1], 'failedCount', bad)
   if uncancelled > 0 then redis.call('HINCRBY', KEYS[1], 'cancelledCount', 0 - uncancelled) end
   redis.call('HSET', KEYS[1], 'updatedAt', now)
+  redis.call('SADD', KEYS[6], redis.call('HGET', KEYS[1], 'batchId'))
+end
+if redis.call('HGET', KEYS[1], 'status') == 'processing' and redis.call('ZCARD', KEYS[4]) == 0 then
+  redis.call('HSET', KEYS[1], 'digestOwedRun', redis.call('HGET', KEYS[1], 'runGeneration'))
+  redis.call('SADD', KEYS[6], redis.call('HGET', KEYS[1], 'batchId'))
 end
 return {recorded, redis.call('HGETALL', KEYS[1])}
+`;
+
+// KEYS: batch, state, owed, owing. ARGV: batchId, digestRun ('' for none), (idx, attempt)*
+const EMITTED = `
+for i = 3, #ARGV, 2 do
+  local s = redis.call('HGET', KEYS[2], ARGV[i])
+  local att = s and string.match(s, '^%a+:(%d+):')
+  if not s or att == ARGV[i + 1] then redis.call('SREM', KEYS[3], ARGV[i]) end
+end
+if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], 'digestOwedRun') == ARGV[2] then redis.call('HDEL', KEYS[1], 'digestOwedRun') end
+if redis.call('SCARD', KEYS[3]) == 0 and redis.call('HEXISTS', KEYS[1], 'digestOwedRun') == 0 then redis.call('SREM', KEYS[4], ARGV[1]) end
+return 1
 `;
 
 // KEYS: batch, state, pending, status sets (7). ARGV: batchId, now, from, all ('1'|'0'), idx...
@@ -220,7 +244,8 @@ const SCRIPTS = {
   bgAbCreate: { numberOfKeys: 9, lua: CREATE },
   bgAbAddItems: { numberOfKeys: 6, lua: ADD_ITEMS },
   bgAbMove: { numberOfKeys: 3 + STATUS_KEYS, lua: MOVE },
-  bgAbRecord: { numberOfKeys: 4, lua: RECORD },
+  bgAbRecord: { numberOfKeys: 6, lua: RECORD },
+  bgAbEmitted: { numberOfKeys: 4, lua: EMITTED },
   bgAbRetry: { numberOfKeys: 3 + STATUS_KEYS, lua: RETRY },
 } as const;
 type ScriptName = keyof typeof SCRIPTS;
@@ -290,6 +315,8 @@ export class RedisBatchStore implements BatchStore {
   private kHist = (id: string) => this.key("abhist", id);
   private kPending = (id: string) => this.key("abpending", id);
   private kKeys = (clientId: number) => this.key("abkeys", String(clientId));
+  private kOwed = (id: string) => this.key("abowed", id);
+  private kOwing = () => this.key("abowing");
   private kStatuses = () => BATCH_STATUSES.map((s) => this.kStatus(s));
 
   private run(name: ScriptName, keys: string[], args: (string | number)[]): Promise<unknown> {
@@ -452,7 +479,7 @@ export class RedisBatchStore implements BatchStore {
       const attempt: ItemAttempt = { attempt: o.attempt, status: o.status, httpStatus: o.httpStatus, response: o.response, finishedAt: now };
       args.push(o.index, o.attempt, o.status, JSON.stringify(attempt));
     }
-    const out = (await this.run("bgAbRecord", [this.kBatch(batchId), this.kState(batchId), this.kHist(batchId), this.kPending(batchId)], args)) as
+    const out = (await this.run("bgAbRecord", [this.kBatch(batchId), this.kState(batchId), this.kHist(batchId), this.kPending(batchId), this.kOwed(batchId), this.kOwing()], args)) as
       | [string[], string[]]
       | null;
     if (!out) return null;
@@ -487,5 +514,25 @@ export class RedisBatchStore implements BatchStore {
     let n = 0;
     for (const id of ids) if (await this.moveBatch(id, ["building"], "expired", now)) n++;
     return n;
+  }
+
+  async eventsOwed(batchId: string, limit: number): Promise<OwedEvents> {
+    const [owed, run] = await Promise.all([this.redis.smembers(this.kOwed(batchId)), this.redis.hget(this.kBatch(batchId), "digestOwedRun")]);
+    const indexes = owed
+      .map(Number)
+      .sort((a, b) => a - b)
+      .slice(0, limit);
+    const items = indexes.length === 0 ? [] : (await this.listItems(batchId, { limit: indexes.length, indexes })).items;
+    return { items, digestRun: run === null ? null : Number(run) };
+  }
+
+  async eventsEmitted(batchId: string, items: readonly { index: number; attempt: number }[], digestRun: number | null): Promise<void> {
+    const args: (string | number)[] = [batchId, digestRun === null ? "" : digestRun];
+    for (const it of items) args.push(it.index, it.attempt);
+    await this.run("bgAbEmitted", [this.kBatch(batchId), this.kState(batchId), this.kOwed(batchId), this.kOwing()], args);
+  }
+
+  async batchesOwingEvents(limit: number): Promise<string[]> {
+    return (await this.redis.srandmember(this.kOwing(), limit)).sort();
   }
 }

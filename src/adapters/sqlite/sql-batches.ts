@@ -20,6 +20,7 @@ import type {
   ListBatchesQuery,
   ListItemsQuery,
   NewBatchItem,
+  OwedEvents,
   RecordOutcomesResult,
 } from "../../ports/batches.js";
 import type { SqlDriver, SqlRow, SqlValue } from "./driver.js";
@@ -71,6 +72,19 @@ CREATE TABLE async_batch_item_keys (
   idx INTEGER NOT NULL,
   PRIMARY KEY (client_id, idempotency_key)
 ) WITHOUT ROWID;
+`;
+
+/**
+ * Events owed (a later migration): an outcome or the end of a run is stored with a marker in the
+ * same transaction, cleared once its event is emitted, so a crash between the two cannot lose it.
+ * `event_owed` = 1 on an item whose outcome's event may not have been emitted; `digest_owed_run` =
+ * the run whose batch.completed digest may not have been emitted.
+ */
+export const ASYNC_BATCH_EVENTS_MIGRATION_SQL = `
+ALTER TABLE async_batch_items ADD COLUMN event_owed INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE async_batches ADD COLUMN digest_owed_run INTEGER;
+CREATE INDEX async_batch_items_event_owed ON async_batch_items (batch_id, idx) WHERE event_owed = 1;
+CREATE INDEX async_batches_digest_owed ON async_batches (batch_id) WHERE digest_owed_run IS NOT NULL;
 `;
 
 const BATCH_COLUMNS =
@@ -305,7 +319,7 @@ export class SqlBatchStore implements BatchStore {
         if (!row || Number(row.attempt) !== o.attempt || (row.status !== "pending" && row.status !== "cancelled")) continue;
         const attempts = JSON.parse(row.attempts) as ItemAttempt[];
         attempts.push({ attempt: o.attempt, status: o.status, httpStatus: o.httpStatus, response: o.response, finishedAt: now });
-        this.db.run("UPDATE async_batch_items SET status = ?, attempts = ?, updated_at = ? WHERE batch_id = ? AND idx = ?", [o.status, JSON.stringify(attempts), now, batchId, o.index]);
+        this.db.run("UPDATE async_batch_items SET status = ?, attempts = ?, updated_at = ?, event_owed = 1 WHERE batch_id = ? AND idx = ?", [o.status, JSON.stringify(attempts), now, batchId, o.index]);
         if (row.status === "cancelled") uncancelled++;
         if (o.status === "succeeded") succeeded++;
         else failed++;
@@ -320,7 +334,7 @@ export class SqlBatchStore implements BatchStore {
       let after = this.batchRow(batchId)!;
       if (after.status === "processing" && after.succeededCount + after.failedCount + after.cancelledCount >= after.totalCount) {
         const to = terminalOf({ succeeded: after.succeededCount, failed: after.failedCount, cancelled: after.cancelledCount, total: after.totalCount });
-        this.db.run("UPDATE async_batches SET status = ?, completed_at = ?, updated_at = ? WHERE batch_id = ?", [to, now, now, batchId]);
+        this.db.run("UPDATE async_batches SET status = ?, completed_at = ?, updated_at = ?, digest_owed_run = run_generation WHERE batch_id = ?", [to, now, now, batchId]);
         after = this.batchRow(batchId)!;
       }
       return { batch: after, recorded };
@@ -362,5 +376,35 @@ export class SqlBatchStore implements BatchStore {
       }
       return ids.length;
     });
+  }
+
+  async eventsOwed(batchId: string, limit: number): Promise<OwedEvents> {
+    const rows = this.db.all(`SELECT ${ITEM_COLUMNS} FROM async_batch_items INDEXED BY async_batch_items_event_owed WHERE batch_id = ? AND event_owed = 1 ORDER BY idx LIMIT ?`, [batchId, limit]);
+    const b = this.db.get<{ digest_owed_run: number | null }>("SELECT digest_owed_run FROM async_batches WHERE batch_id = ?", [batchId]);
+    return { items: rows.map(itemFrom), digestRun: b?.digest_owed_run == null ? null : Number(b.digest_owed_run) };
+  }
+
+  async eventsEmitted(batchId: string, items: readonly { index: number; attempt: number }[], digestRun: number | null): Promise<void> {
+    this.db.transaction(() => {
+      // One statement per few hundred items: a slice's marks are cleared together.
+      for (let at = 0; at < items.length; at += 400) {
+        const part = items.slice(at, at + 400);
+        this.db.run(
+          `UPDATE async_batch_items SET event_owed = 0 WHERE batch_id = ? AND event_owed = 1 AND (idx, attempt) IN (VALUES ${part.map(() => "(?, ?)").join(", ")})`,
+          [batchId, ...part.flatMap((it) => [it.index, it.attempt])],
+        );
+      }
+      if (digestRun !== null) this.db.run("UPDATE async_batches SET digest_owed_run = NULL WHERE batch_id = ? AND digest_owed_run = ?", [batchId, digestRun]);
+    });
+  }
+
+  async batchesOwingEvents(limit: number): Promise<string[]> {
+    return this.db
+      .all<{ batch_id: string }>(
+        `SELECT batch_id FROM (SELECT batch_id FROM async_batches WHERE digest_owed_run IS NOT NULL
+           UNION SELECT DISTINCT batch_id FROM async_batch_items WHERE event_owed = 1) ORDER BY batch_id LIMIT ?`,
+        [limit],
+      )
+      .map((r) => r.batch_id);
   }
 }
