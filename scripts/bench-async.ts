@@ -21,6 +21,7 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { Redis } from "ioredis";
 import { freePort } from "./lib/local-worker.js";
+import { ringPaymentItems } from "./lib/payment-items.js";
 
 const ITEMS = Number(process.env.BENCH_ITEMS ?? 5000);
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
@@ -71,17 +72,7 @@ async function run(store: "sqlite" | "redis") {
     const creds = JSON.parse(readFileSync(join(dir, "demo-credentials.json"), "utf8"));
     const users = creds.users;
     const auth = `Basic ${Buffer.from(`${creds.clients[0].client_id}:${creds.clients[0].client_secret}`).toString("base64")}`;
-    const items = Array.from({ length: ITEMS }, (_, i) => {
-      const from = users[i % users.length];
-      const to = users[(i + 1) % users.length];
-      return {
-        call: "/payment/create",
-        authorization: from.access_token,
-        reference_id: `r${i}`,
-        idempotency_key: `k${i}`,
-        parameters: { from_wallet_id: from.wallets[0].wallet_id, to_wallet_id: to.wallets[0].wallet_id, amount: "0.01", currency: "USD" },
-      };
-    });
+    const items = ringPaymentItems(users, ITEMS);
     const rssBefore = rssMiB(child.pid!);
     const body = JSON.stringify({ label: "bench", items, process: true });
     const submitStart = performance.now();

@@ -12,6 +12,7 @@ import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
 import { tempDir } from "../helpers/gateway.js";
 import { startServer, type RunningServer } from "../helpers/process.js";
+import { ringPaymentItems } from "../../scripts/lib/payment-items.js";
 import { deleteRedisPrefix, describeRedis, REDIS_URL, uniquePrefix } from "../helpers/redis.js";
 
 const N = 5000;
@@ -28,18 +29,7 @@ async function boot(env: Record<string, string>) {
 }
 
 function items(creds: any, n: number) {
-  const users = creds.users;
-  return Array.from({ length: n }, (_, i) => {
-    const from = users[i % users.length];
-    const to = users[(i + 1) % users.length];
-    return {
-      call: "/payment/create",
-      authorization: from.access_token,
-      reference_id: `r${i}`,
-      idempotency_key: `k${i}`,
-      parameters: { from_wallet_id: from.wallets[0].wallet_id, to_wallet_id: to.wallets[0].wallet_id, amount: "0.01", currency: "USD" },
-    };
-  });
+  return ringPaymentItems(creds.users, n);
 }
 
 function authOf(creds: any) {

@@ -14,6 +14,7 @@ import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
 import { tempDir } from "../helpers/gateway.js";
 import { startServer, type RunningServer } from "../helpers/process.js";
+import { ringPaymentItems } from "../../scripts/lib/payment-items.js";
 import { deleteRedisPrefix, describeRedis, REDIS_URL, uniquePrefix } from "../helpers/redis.js";
 import { startReceiver, verifyWith, waitFor, type Receiver } from "../helpers/webhook-receiver.js";
 
@@ -47,19 +48,7 @@ async function call(base: string, creds: any, method: string, path: string, body
 
 /** n payment items; every 10th asks for more than the wallet holds and fails. */
 function items(creds: any, n: number) {
-  const users = creds.users;
-  return Array.from({ length: n }, (_, i) => {
-    const from = users[i % users.length];
-    const to = users[(i + 1) % users.length];
-    return {
-      call: "/payment/create",
-      authorization: from.access_token,
-      reference_id: `r${i}`,
-      idempotency_key: `k${i}`,
-      parameters: { from_wallet_id: from.wallets[0].wallet_id, to_wallet_id: to.wallets[0].wallet_id, amount: i % 10 === 9 ? "999999.00" : "0.01", currency: "USD" },
-      metadata: { i },
-    };
-  });
+  return ringPaymentItems(creds.users, n, { failEvery: 10, metadata: true });
 }
 
 async function until(base: string, creds: any, id: string, pred: (b: any) => boolean, timeoutMs = 120_000) {
