@@ -11,38 +11,31 @@ import { GatewayError } from "../core/errors.js";
 import { defineHandler, type HandlerDef } from "../core/call-contract.js";
 import { newId } from "../core/ids.js";
 import type { PayoutFailureKind } from "../ports/ledger.js";
-import type { RailResult } from "../ports/rails.js";
+import type { PayoutRail, RailResult } from "../ports/rails.js";
 import { amountParam, currencyParam, descriptionParam, idParam, PayoutResponse, payoutView, requireOwned, withMinorUnits } from "./shapes.js";
 
 const text = (max: number) => z.string().min(1).max(max);
 const common = { wallet_id: idParam("wal"), amount: amountParam, currency: currencyParam, description: descriptionParam };
 
+/** Each rail's destination shape: what /payout/create, payout items and default destinations take. */
+export const PAYOUT_DESTINATIONS = {
+  ach: z.strictObject({
+    routing_number: z.string().regex(/^\d{9}$/, "must be 9 digits"),
+    account_number: z.string().regex(/^\d{4,17}$/, "must be 4 to 17 digits"),
+  }),
+  card: z.strictObject({ card_token: z.string().regex(/^ctok_[A-Za-z0-9]{8,64}$/, "must be a card token (ctok_...)") }),
+  paypal: z.strictObject({ email: z.email().max(254) }),
+  venmo: z.strictObject({ handle: z.string().regex(/^@[A-Za-z0-9_-]{2,30}$/, "must be a Venmo handle (@name)") }),
+  check: z.strictObject({ name: text(100), address: text(300) }),
+} as const satisfies Record<PayoutRail, z.ZodType<Record<string, string>>>;
+
 export const CreatePayout = z
   .discriminatedUnion("rail", [
-    z.strictObject({
-      ...common,
-      rail: z.literal("ach"),
-      destination: z.strictObject({
-        routing_number: z.string().regex(/^\d{9}$/, "must be 9 digits"),
-        account_number: z.string().regex(/^\d{4,17}$/, "must be 4 to 17 digits"),
-      }),
-    }),
-    z.strictObject({
-      ...common,
-      rail: z.literal("card"),
-      destination: z.strictObject({ card_token: z.string().regex(/^ctok_[A-Za-z0-9]{8,64}$/, "must be a card token (ctok_...)") }),
-    }),
-    z.strictObject({ ...common, rail: z.literal("paypal"), destination: z.strictObject({ email: z.email().max(254) }) }),
-    z.strictObject({
-      ...common,
-      rail: z.literal("venmo"),
-      destination: z.strictObject({ handle: z.string().regex(/^@[A-Za-z0-9_-]{2,30}$/, "must be a Venmo handle (@name)") }),
-    }),
-    z.strictObject({
-      ...common,
-      rail: z.literal("check"),
-      destination: z.strictObject({ name: text(100), address: text(300) }),
-    }),
+    z.strictObject({ ...common, rail: z.literal("ach"), destination: PAYOUT_DESTINATIONS.ach }),
+    z.strictObject({ ...common, rail: z.literal("card"), destination: PAYOUT_DESTINATIONS.card }),
+    z.strictObject({ ...common, rail: z.literal("paypal"), destination: PAYOUT_DESTINATIONS.paypal }),
+    z.strictObject({ ...common, rail: z.literal("venmo"), destination: PAYOUT_DESTINATIONS.venmo }),
+    z.strictObject({ ...common, rail: z.literal("check"), destination: PAYOUT_DESTINATIONS.check }),
   ])
   .transform(withMinorUnits);
 
