@@ -193,10 +193,18 @@ export function createServices(deps: GatewayPorts): GatewayServices {
     store: deps.store.batches,
     batches: asyncBatches,
     engine,
+    treasury: deps.store.treasury,
+    ledger: deps.store.ledger,
+    rails: deps.rails,
     sha256Hex: (text) => auth.hash(text),
     clock,
     logger: deps.logger,
-    options: { concurrency: deps.config.ASYNC_BATCH_CONCURRENCY, ratePerClient: deps.config.ASYNC_BATCH_RATE, sliceSize: deps.config.ASYNC_BATCH_SLICE },
+    options: {
+      concurrency: deps.config.ASYNC_BATCH_CONCURRENCY,
+      ratePerClient: deps.config.ASYNC_BATCH_RATE,
+      sliceSize: deps.config.ASYNC_BATCH_SLICE,
+      railTimeoutMs: deps.config.CALL_TIMEOUT_MS,
+    },
   });
   if (deps.batchQueue) {
     const queue = deps.batchQueue(runner);

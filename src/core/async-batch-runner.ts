@@ -19,6 +19,10 @@
  * run again. A retry of a failed item keeps the same ref: if the failed attempt had in fact moved
  * money (it timed out after the transfer), the retry finds that payment and records it.
  *
+ * Payout items (`call: "payout"`) run through runPayoutItem (src/core/payout-items.ts) instead of
+ * the engine, named the same way: the treasury → wallet transfer `pay_<ref>`, the wallet → rail
+ * payout `po_<ref of abatch:<batchId>:attempt:<attempt>>`.
+ *
  * Who runs slices: the `async-batches` background pump (embedded store and Workers), or BullMQ jobs
  * on STORE=redis (src/adapters/redis/bull-batches.ts), which call runSlice for a range of items.
  */
@@ -30,6 +34,10 @@ import type { AsyncBatches } from "./async-batches.js";
 import { startedEvent, TERMINAL_STATUSES, terminalStatus } from "./async-batches.js";
 import type { BatchEngine } from "./engine.js";
 import { effectRef, type Sha256Hex } from "./effect-ref.js";
+import { PAYOUT_CALL, runPayoutItem } from "./payout-items.js";
+import type { LedgerStore } from "../ports/ledger.js";
+import type { RailProvider } from "../ports/rails.js";
+import type { TreasuryStore } from "../ports/treasury.js";
 
 /** Owed item events read and emitted at a time. */
 const FLUSH_PAGE = 500;
@@ -47,6 +55,8 @@ export interface AsyncRunnerOptions {
   ratePerClient: number;
   /** Items read, run and recorded together. */
   sliceSize: number;
+  /** How long a payout item's rail call may take before it counts as unavailable. */
+  railTimeoutMs: number;
 }
 
 export interface SliceResult {
@@ -60,6 +70,10 @@ export interface RunnerDeps {
   store: BatchStore;
   batches: AsyncBatches;
   engine: BatchEngine;
+  /** Payout items (`call: "payout"`, src/core/payout-items.ts): the client's treasury, the ledger, the rail. */
+  treasury: TreasuryStore;
+  ledger: LedgerStore;
+  rails: RailProvider;
   sha256Hex: Sha256Hex;
   clock: Clock;
   logger: Logger;
@@ -171,6 +185,11 @@ export class AsyncBatchRunner {
   }
 
   private async runOne(batch: BatchRecord, item: BatchItemRecord): Promise<ItemOutcome | { heldFor: number }> {
+    // A payout item has no token (the client pays from its treasury): only the per-client rate applies.
+    if (item.call === PAYOUT_CALL) {
+      const { treasury, ledger, rails, clock, sha256Hex, logger, options } = this.deps;
+      return runPayoutItem(batch, item, { treasury, ledger, rails, clock, sha256Hex, logger, railTimeoutMs: options.railTimeoutMs });
+    }
     const ref = await effectRef(this.deps.sha256Hex, { batchRef: `abatch:${batch.batchId}`, index: item.index });
     const outcome = await this.deps.engine.runItem(
       { call: item.call, tokenHash: item.tokenHash, reference_id: item.referenceId ?? undefined, parameters: JSON.parse(item.parameters) as unknown },
