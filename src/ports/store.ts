@@ -13,6 +13,7 @@ import type { IdempotencyStore } from "./idempotency.js";
 import type { LedgerStore } from "./ledger.js";
 import type { MetaStore } from "./meta.js";
 import type { PaymentBatchStore } from "./payment-batches.js";
+import type { TreasuryStore } from "./treasury.js";
 import type { WebhookStore } from "./webhooks.js";
 
 export interface Store {
@@ -35,6 +36,8 @@ export interface Store {
   webhooks: WebhookStore;
   /** Asynchronous batches (/v1/batches). */
   batches: BatchStore;
+  /** Clients' treasury wallets, recipients' wallets opened on demand, users' default payout destinations. */
+  treasury: TreasuryStore;
   /** Cheap round trip for /readyz. */
   ping(): Promise<void>;
   close(): Promise<void>;

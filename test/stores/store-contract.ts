@@ -12,6 +12,7 @@ import type { TokenRecord } from "../../src/ports/credentials.js";
 import type { Wallet } from "../../src/ports/ledger.js";
 import type { Store } from "../../src/ports/store.js";
 import { tokenIdOf } from "../../src/core/records.js";
+import { treasuryHolderId } from "../../src/ports/treasury.js";
 import { UnknownCursorError } from "../../src/ports/paging.js";
 import type { WebhookAttemptRecord, WebhookEndpointRecord, WebhookMessageRecord } from "../../src/ports/webhooks.js";
 import { defineBatchStoreContract } from "./batch-store-contract.js";
@@ -745,6 +746,133 @@ export function defineStoreContract(name: string, factory: StoreFactory): void {
         expect(settle!.status).toBe(final.status === "completed" ? "completed" : "cancelled");
         expect(await balance(w.walletId)).toBe(final.status === "cancelled" ? 1_000 : 500);
         await expectBalancedLedger();
+      });
+    });
+    describe("treasury", () => {
+      const ach = { routing_number: "110000000", account_number: "000123456789" };
+      it("opens a client's treasury wallet once per currency: opening again returns the same wallet and writes nothing", async () => {
+        const first = await store.treasury.openTreasuryWallet(100001, "wal_t1", "USD", T0);
+        expect(first.opened).toBe(true);
+        expect(first.wallet).toEqual({ walletId: "wal_t1", userId: treasuryHolderId(100001), currency: "USD", balance: 0, status: "active", createdAt: T0 });
+        const again = await store.treasury.openTreasuryWallet(100001, "wal_t2", "USD", T0 + 5);
+        expect(again).toEqual({ wallet: first.wallet, opened: false });
+        expect(await store.ledger.getWallet("wal_t2")).toBeNull();
+        // The holder exists as a user (the wallets' owner), with the agreed identity.
+        expect(await store.ledger.getUser("cli_100001")).toEqual({
+          userId: "cli_100001",
+          email: "treasury+100001@clients.batchgate.invalid",
+          firstName: "Client 100001",
+          lastName: "Treasury",
+          createdAt: T0,
+        });
+        const eur = await store.treasury.openTreasuryWallet(100001, "wal_t3", "EUR", T0 + 10);
+        expect(eur.opened).toBe(true);
+        expect(await store.treasury.listTreasuryWallets(100001)).toEqual([first.wallet, eur.wallet]);
+        expect(await store.treasury.treasuryWallet(100001, "USD")).toEqual(first.wallet);
+        expect(await store.treasury.treasuryWallet(100001, "GBP")).toBeNull();
+        // Another client's treasury is its own.
+        expect(await store.treasury.listTreasuryWallets(100002)).toEqual([]);
+        expect(await store.treasury.treasuryWallet(100002, "USD")).toBeNull();
+        const other = await store.treasury.openTreasuryWallet(100002, "wal_t4", "USD", T0);
+        expect(other.wallet.userId).toBe("cli_100002");
+        expect((await store.treasury.listTreasuryWallets(100001)).map((w) => w.walletId)).toEqual(["wal_t1", "wal_t3"]);
+      });
+      it("concurrent opens for one client and currency end with one treasury wallet", async () => {
+        const outs = await Promise.all(Array.from({ length: 20 }, (_, i) => store.treasury.openTreasuryWallet(100003, `wal_c${i}`, "USD", T0 + i)));
+        expect(outs.filter((o) => o.opened)).toHaveLength(1);
+        expect(new Set(outs.map((o) => o.wallet.walletId)).size).toBe(1);
+        expect(await store.treasury.listTreasuryWallets(100003)).toHaveLength(1);
+        expect(await store.ledger.listWallets("cli_100003")).toHaveLength(1);
+      });
+      it("funds a treasury wallet through fundWallet, once per funding id, and the ledger still balances", async () => {
+        const { wallet: t } = await store.treasury.openTreasuryWallet(100001, "wal_tf", "USD", T0);
+        const fund = () => store.ledger.fundWallet({ fundingId: "seed_treasury_100001_USD", walletId: t.walletId, amount: 100_000_000, currency: "USD", reason: "seed", createdAt: T0 + 1 });
+        const a = await fund();
+        const b = await fund();
+        expect(a.ok && !a.replayed && a.wallet.balance).toBe(100_000_000);
+        expect(b.ok && b.replayed).toBe(true);
+        expect((await store.treasury.treasuryWallet(100001, "USD"))!.balance).toBe(100_000_000);
+        // Money leaves the treasury like any wallet's.
+        const u = await user();
+        const r = await store.treasury.ensureUserWallet(u, "USD", "wal_rcpt", T0 + 2);
+        const paid = await transfer(t, r!.wallet, 2_500, { paymentId: "pay_tr1" });
+        expect(paid.ok).toBe(true);
+        expect((await store.treasury.treasuryWallet(100001, "USD"))!.balance).toBe(100_000_000 - 2_500);
+        expect(await balance("wal_rcpt")).toBe(2_500);
+        const page = await store.ledger.listWalletEntries(t.walletId, { limit: 10 });
+        expect(page.data.map((e) => [e.amount, e.kind, e.refId])).toEqual([
+          [-2_500, "payment", "pay_tr1"],
+          [100_000_000, "funding", "seed_treasury_100001_USD"],
+        ]);
+        const audit = await expectBalancedLedger();
+        expect(audit.walletBalanceSum).toBe(100_000_000);
+        expect(audit.systemAccounts[SYSTEM_FUNDING]).toBe(-100_000_000);
+      });
+      it("ensureUserWallet returns the user's oldest wallet in the currency, or opens one", async () => {
+        const u = await user();
+        await wallet(u, 0, { walletId: "wal_eur", currency: "EUR", createdAt: T0 });
+        const opened = await store.treasury.ensureUserWallet(u, "USD", "wal_auto", T0 + 10);
+        expect(opened).toEqual({ wallet: { walletId: "wal_auto", userId: u, currency: "USD", balance: 0, status: "active", createdAt: T0 + 10 }, opened: true });
+        expect(await store.treasury.ensureUserWallet(u, "USD", "wal_other", T0 + 20)).toEqual({ wallet: opened!.wallet, opened: false });
+        expect(await store.ledger.getWallet("wal_other")).toBeNull();
+        // With several wallets in the currency, the oldest.
+        const v = await user();
+        await wallet(v, 700, { walletId: "wal_new", createdAt: T0 + 50 });
+        await wallet(v, 300, { walletId: "wal_old", createdAt: T0 + 5 });
+        expect((await store.treasury.ensureUserWallet(v, "USD", "wal_x", T0 + 60))!).toMatchObject({ wallet: { walletId: "wal_old", balance: 300 }, opened: false });
+        expect((await store.treasury.ensureUserWallet(u, "EUR", "wal_y", T0))!).toMatchObject({ wallet: { walletId: "wal_eur" }, opened: false });
+        expect(await store.ledger.listWallets(u)).toHaveLength(2);
+        await expectBalancedLedger();
+      });
+      it("20 concurrent ensureUserWallet calls for one user and currency end with one wallet", async () => {
+        const u = await user();
+        const outs = await Promise.all(Array.from({ length: 20 }, (_, i) => store.treasury.ensureUserWallet(u, "USD", `wal_e${i}`, T0 + i)));
+        expect(outs.filter((o) => o!.opened)).toHaveLength(1);
+        expect(new Set(outs.map((o) => o!.wallet.walletId)).size).toBe(1);
+        expect(await store.ledger.listWallets(u)).toHaveLength(1);
+        // The same for the deterministic id every caller would pass (what payout items do).
+        const v = await user();
+        const same = await Promise.all(Array.from({ length: 20 }, () => store.treasury.ensureUserWallet(v, "USD", "wal_det", T0)));
+        expect(same.filter((o) => o!.opened)).toHaveLength(1);
+        expect(same.every((o) => o!.wallet.walletId === "wal_det")).toBe(true);
+        expect(await store.ledger.listWallets(v)).toHaveLength(1);
+        await expectBalancedLedger();
+      });
+      it("ensureUserWallet: an unknown user or a treasury holder gets null and nothing is written", async () => {
+        expect(await store.treasury.ensureUserWallet("usr_nobody", "USD", "wal_n1", T0)).toBeNull();
+        expect(await store.ledger.getWallet("wal_n1")).toBeNull();
+        expect(await store.ledger.getUser("usr_nobody")).toBeNull();
+        await store.treasury.openTreasuryWallet(100001, "wal_th", "USD", T0);
+        expect(await store.treasury.ensureUserWallet("cli_100001", "USD", "wal_n2", T0)).toBeNull();
+        expect(await store.treasury.ensureUserWallet("cli_100001", "EUR", "wal_n3", T0)).toBeNull();
+        expect(await store.treasury.ensureUserWallet("cli_999", "USD", "wal_n4", T0)).toBeNull();
+        for (const id of ["wal_n2", "wal_n3", "wal_n4"]) expect(await store.ledger.getWallet(id)).toBeNull();
+        expect(await store.ledger.listWallets("cli_100001")).toHaveLength(1);
+      });
+      it("sets, replaces and lists a user's default destinations per rail", async () => {
+        const u = await user();
+        expect(await store.treasury.defaultDestination(u, "ach")).toBeNull();
+        expect(await store.treasury.listDefaultDestinations(u)).toEqual([]);
+        expect(await store.treasury.setDefaultDestination(u, "ach", ach, T0)).toBe(true);
+        expect(await store.treasury.setDefaultDestination(u, "paypal", { email: "zoë@example.com" }, T0 + 1)).toBe(true);
+        expect(await store.treasury.defaultDestination(u, "ach")).toEqual({ rail: "ach", destination: ach, updatedAt: T0 });
+        const replaced = { routing_number: "021000021", account_number: "9876" };
+        expect(await store.treasury.setDefaultDestination(u, "ach", replaced, T0 + 2)).toBe(true);
+        expect(await store.treasury.defaultDestination(u, "ach")).toEqual({ rail: "ach", destination: replaced, updatedAt: T0 + 2 });
+        expect(await store.treasury.listDefaultDestinations(u)).toEqual([
+          { rail: "ach", destination: replaced, updatedAt: T0 + 2 },
+          { rail: "paypal", destination: { email: "zoë@example.com" }, updatedAt: T0 + 1 },
+        ]);
+        // Another user's are their own.
+        const v = await user();
+        expect(await store.treasury.listDefaultDestinations(v)).toEqual([]);
+        expect(await store.treasury.defaultDestination(v, "ach")).toBeNull();
+      });
+      it("setDefaultDestination for an unknown user is false and writes nothing", async () => {
+        expect(await store.treasury.setDefaultDestination("usr_ghost", "ach", ach, T0)).toBe(false);
+        expect(await store.treasury.defaultDestination("usr_ghost", "ach")).toBeNull();
+        expect(await store.treasury.listDefaultDestinations("usr_ghost")).toEqual([]);
+        expect(await store.ledger.getUser("usr_ghost")).toBeNull();
       });
     });
     describe("admin operations", () => {

@@ -37,6 +37,7 @@
  * version) are listed in redis-admin.ts.
  * | `{bg}:v1:wh_*`                  |        | webhook endpoints, outbox and attempts: see redis-webhooks.ts |
  * | `{bg}:v1:abatch*`, `ab*`        | …      | asynchronous batches: see redis-batches.ts                |
+ * | `{bg}:v1:treasury:*`, `destinations:*` | hash | treasury wallets per client, default destinations: see redis-treasury.ts |
  *
  * ## Money
  *
@@ -119,6 +120,8 @@ import { tokenIdOf } from "../../core/records.js";
 import { WALLET_STATUSES_THAT_MOVE } from "../../core/ledger-rules.js";
 import { RedisWebhookStore } from "./redis-webhooks.js";
 import { RedisBatchStore } from "./redis-batches.js";
+import { defineTreasuryScripts, redisTreasury } from "./redis-treasury.js";
+import type { TreasuryStore } from "../../ports/treasury.js";
 
 /** The key layout's version: every key is under `{prefix}:v<LAYOUT_VERSION>:`. */
 export const LAYOUT_VERSION = 1;
@@ -467,6 +470,7 @@ export class RedisStore implements Store {
       this.redis.defineCommand(name, { numberOfKeys: def.numberOfKeys, lua: def.lua });
     }
     defineAdminScripts(this.redis);
+    defineTreasuryScripts(this.redis);
     this.clients = guarded(this.clients, "clients");
     this.tokens = guarded(this.tokens, "tokens");
     this.idempotency = guarded(this.idempotency, "idempotency");
@@ -475,12 +479,18 @@ export class RedisStore implements Store {
     this.paymentBatches = redisPaymentBatches(this.redis, (...parts) => this.key(...parts));
     this.webhooks = new RedisWebhookStore(this.redis, (...parts) => this.key(...parts));
     this.audit = guarded(this.audit, "audit");
+    this.treasury = guarded(
+      redisTreasury({ redis: () => this.redis, key: (...parts) => this.key(...parts), getWallet: (walletId) => this.ledger.getWallet(walletId) }),
+      "treasury",
+    );
     this.batches = new RedisBatchStore(this.redis, (...parts) => this.key(...parts));
   }
 
   /** The atomic payment batches' journal (keys in src/adapters/redis/redis-payment-batches.ts). */
   readonly paymentBatches: PaymentBatchStore;
   readonly webhooks: RedisWebhookStore;
+  /** Clients' treasury wallets, recipients' wallets on demand, default destinations (keys in redis-treasury.ts). */
+  readonly treasury: TreasuryStore;
 
   /** `{prefix}:v1:part:part...`: the braces are the cluster hash tag (one slot for all keys). */
   private key(...parts: string[]): string {

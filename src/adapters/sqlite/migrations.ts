@@ -14,6 +14,7 @@
  */
 import { ASYNC_BATCH_EVENTS_MIGRATION_SQL, ASYNC_BATCHES_MIGRATION_SQL } from "./sql-batches.js";
 import type { SqlDriver } from "./driver.js";
+import { TREASURY_MIGRATION_SQL } from "./sql-treasury.js";
 
 export interface Migration {
   version: number;
@@ -143,6 +144,11 @@ CREATE INDEX webhook_attempts_endpoint ON webhook_attempts(endpoint_id, seq);
     version: 9,
     name: "asynchronous batch events owed",
     sql: ASYNC_BATCH_EVENTS_MIGRATION_SQL,
+  },
+  {
+    version: 10,
+    name: "treasury wallets (one per client and currency) and users' default payout destinations",
+    sql: TREASURY_MIGRATION_SQL,
   },
 ];
 

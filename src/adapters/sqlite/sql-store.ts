@@ -44,6 +44,8 @@ import { sqlPaymentBatches } from "./sql-payment-batches.js";
 import { BUMP_CREDENTIALS_VERSION, sqlAdminOps } from "./sql-admin.js";
 import { SqlWebhookStore } from "./sql-webhooks.js";
 import { SqlBatchStore } from "./sql-batches.js";
+import { sqlTreasury } from "./sql-treasury.js";
+import type { TreasuryStore } from "../../ports/treasury.js";
 
 import { SYSTEM_FUNDING, SYSTEM_PAYOUTS_IN_FLIGHT, railAccount } from "../ledger-accounts.js";
 
@@ -97,6 +99,9 @@ export class SqlStore implements Store {
   }
 
   readonly paymentBatches: PaymentBatchStore;
+
+  /** Clients' treasury wallets, recipients' wallets on demand, default destinations (sql-treasury.ts). */
+  readonly treasury: TreasuryStore = sqlTreasury(() => this.db);
 
   /** Every business check happens before the first write, so an early return needs no rollback. */
   private tx<T>(fn: () => T): T {
