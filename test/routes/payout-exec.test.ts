@@ -17,50 +17,13 @@ import { PAYOUT_ERROR_CODES, payoutPayoutId, payoutTransferId, payoutWalletId, r
 import type { BatchRecord } from "../../src/ports/batches.js";
 import type { LedgerStore } from "../../src/ports/ledger.js";
 import type { RailPayout, RailProvider, RailResult } from "../../src/ports/rails.js";
-import { treasuryHolderId, type TreasuryStore } from "../../src/ports/treasury.js";
+import { treasuryHolderId } from "../../src/ports/treasury.js";
 import { systemClock } from "../../src/services.js";
 import { makeGateway, type TestGateway } from "../helpers/gateway.js";
 import { ACH, createPayoutBatch, money, payoutItem, type PayoutSpec } from "../helpers/payout-batch.js";
 import { deleteRedisPrefix, REDIS_UP, REDIS_URL, uniquePrefix } from "../helpers/redis.js";
 
 const sha = (t: string) => nodeHasher.sha256Hex(t);
-
-// TEMPORARY until branch treasury merges: store.treasury over the ledger port.
-function standInTreasury(ledger: LedgerStore): TreasuryStore {
-  const dests = new Map<string, { rail: string; destination: Record<string, string>; updatedAt: number }>();
-  const byCurrency = async (userId: string, currency: string) => (await ledger.listWallets(userId)).filter((w) => w.currency === currency).sort((x, y) => x.createdAt - y.createdAt)[0] ?? null;
-  return {
-    async openTreasuryWallet(clientId, walletId, currency, now) {
-      const holder = treasuryHolderId(clientId);
-      if (!(await ledger.getUser(holder))) await ledger.createUser({ userId: holder, email: `treasury+${clientId}@clients.batchgate.invalid`, firstName: `Client ${clientId}`, lastName: "Treasury", createdAt: now });
-      const w = await byCurrency(holder, currency);
-      if (w) return { wallet: w, opened: false };
-      return { wallet: await ledger.createWallet({ walletId, userId: holder, currency, createdAt: now }, 0), opened: true };
-    },
-    async listTreasuryWallets(clientId) {
-      return ledger.listWallets(treasuryHolderId(clientId));
-    },
-    async treasuryWallet(clientId, currency) {
-      return byCurrency(treasuryHolderId(clientId), currency);
-    },
-    async ensureUserWallet(userId, currency, walletId, now) {
-      if (userId.startsWith("cli_") || !(await ledger.getUser(userId))) return null;
-      const w = await byCurrency(userId, currency);
-      if (w) return { wallet: w, opened: false };
-      return { wallet: await ledger.createWallet({ walletId, userId, currency, createdAt: now }, 0), opened: true };
-    },
-    async setDefaultDestination(userId, rail, destination, now) {
-      dests.set(`${userId} ${rail}`, { rail, destination, updatedAt: now });
-      return true;
-    },
-    async defaultDestination(userId, rail) {
-      return dests.get(`${userId} ${rail}`) ?? null;
-    },
-    async listDefaultDestinations() {
-      return [...dests.values()];
-    },
-  };
-}
 
 /** The sandbox rail, counting sends per payout id. */
 class CountingRail implements RailProvider {
@@ -99,7 +62,7 @@ for (const kind of stores) {
       const g = await makeGateway({ file: true, users: 4, env });
       gateways.push(g);
       const store = g.services.store;
-      const treasury = (store as any).treasury ?? standInTreasury(store.ledger);
+      const treasury = store.treasury;
       const clientId = g.creds.clients[0].client_id;
       const rail = new CountingRail();
       const deps: PayoutDeps = { treasury, ledger: store.ledger, rails: rail, clock: systemClock, sha256Hex: sha, logger: g.services.logger, railTimeoutMs: 2_000 };
