@@ -31,7 +31,7 @@ import type { Pump } from "../ports/background.js";
 import type { BatchItemRecord, BatchRecord, BatchStatus, BatchStore, ItemOutcome } from "../ports/batches.js";
 import type { Clock, Logger } from "../ports/runtime.js";
 import type { AsyncBatches } from "./async-batches.js";
-import { startedEvent, TERMINAL_STATUSES, terminalStatus } from "./async-batches.js";
+import { isPayoutItem, payoutEcho, payoutOutcome, startedEvent, TERMINAL_STATUSES, terminalStatus } from "./async-batches.js";
 import type { BatchEngine } from "./engine.js";
 import { effectRef, type Sha256Hex } from "./effect-ref.js";
 import { PAYOUT_CALL, runPayoutItem } from "./payout-items.js";
@@ -273,11 +273,13 @@ export class AsyncBatchRunner {
       type: o.status === "succeeded" ? "batch.item.completed" : "batch.item.failed",
       data: {
         batch_id: batch.batchId,
+        customer_batch_id: batch.customerBatchId,
         index,
         attempt: o.attempt,
         reference_id: m?.referenceId ?? null,
         metadata: m?.metadata ? (JSON.parse(m.metadata) as unknown) : null,
         call: m?.call ?? null,
+        ...(m && isPayoutItem(m) ? { type: "payout", ...payoutEcho(m), ...payoutOutcome(o.response) } : { type: "call" }),
         status: o.status,
         http_status: o.httpStatus,
         response: o.response,
@@ -293,6 +295,7 @@ export class AsyncBatchRunner {
       type: "batch.completed",
       data: {
         batch_id: b.batchId,
+        customer_batch_id: b.customerBatchId,
         label: b.label,
         status: b.status,
         total_count: b.totalCount,

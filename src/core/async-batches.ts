@@ -21,6 +21,7 @@ import type {
 import type { EventSink, GatewayEvent } from "../ports/events.js";
 import type { Clock, Logger } from "../ports/runtime.js";
 import type { Authenticator } from "./auth.js";
+import { parseItem, PAYOUT_CALL } from "./batch-item-input.js";
 import type { HandlerLookup } from "./call-contract.js";
 import { describeZodError } from "./engine.js";
 import { GatewayError } from "./errors.js";
@@ -78,6 +79,7 @@ export function batchView(b: BatchRecord, now: number) {
     status: effectiveStatus(b, now),
     label: b.label,
     idempotency_key: b.idempotencyKey,
+    customer_batch_id: b.customerBatchId,
     metadata: b.metadata === null ? null : (JSON.parse(b.metadata) as unknown),
     total_count: b.totalCount,
     succeeded_count: b.succeededCount,
@@ -95,11 +97,40 @@ export function batchView(b: BatchRecord, now: number) {
 
 export type BatchView = ReturnType<typeof batchView>;
 
+/** A payout item's stored parameters (see prepareItems). */
+export interface PayoutParameters {
+  user_id: string;
+  amount: string;
+  currency: string;
+  rail: string;
+  destination: Record<string, string> | null;
+  customer_transaction_id: string;
+}
+
+export function isPayoutItem(it: Pick<BatchItemRecord, "call">): boolean {
+  return it.call === PAYOUT_CALL;
+}
+
+/** What a payout item's result and events echo of its request. */
+export function payoutEcho(it: BatchItemRecord) {
+  const p = JSON.parse(it.parameters) as PayoutParameters;
+  return { customer_transaction_id: it.customerTransactionId ?? p.customer_transaction_id, user_id: p.user_id, amount: p.amount, currency: p.currency, rail: p.rail };
+}
+
+/** A payout attempt's outcome and error code, from its response (written by the payout executor). */
+export function payoutOutcome(response: unknown): { outcome: string | null; error_code: string | null } {
+  const r = typeof response === "object" && response !== null ? (response as Record<string, unknown>) : {};
+  return { outcome: typeof r.outcome === "string" ? r.outcome : null, error_code: typeof r.error_code === "string" ? r.error_code : null };
+}
+
 /** One item's result as the API shows it; with `includeRequest`, its request (never its token) and metadata. */
-export function itemView(it: BatchItemRecord, includeRequest: boolean) {
+export function itemView(it: BatchItemRecord, includeRequest: boolean, batch: Pick<BatchRecord, "customerBatchId">) {
   const last = it.status === "succeeded" || it.status === "failed" ? it.attempts[it.attempts.length - 1] : undefined;
+  const payout = isPayoutItem(it);
   const view: Record<string, unknown> = {
     index: it.index,
+    type: payout ? "payout" : "call",
+    ...(payout ? { customer_batch_id: batch.customerBatchId, ...payoutEcho(it) } : {}),
     reference_id: it.referenceId,
     idempotency_key: it.idempotencyKey,
     call: it.call,
@@ -121,20 +152,15 @@ function iso(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
 }
 
-/** An item as the caller sends it (validated by the route's schema). */
-export interface ItemInput {
-  call: string;
-  authorization?: string;
-  reference_id?: string;
-  idempotency_key?: string;
-  parameters?: Record<string, unknown>;
-  metadata?: Record<string, unknown>;
-}
+/** An item as the caller sends it: a call item or a payout item, checked here (src/core/batch-item-input.ts). */
+export type ItemInput = unknown;
 
 export interface CreateInput {
   label?: string;
   metadata?: Record<string, unknown>;
   idempotency_key?: string;
+  /** 1–100 characters of [A-Za-z0-9._:-] (checked by the route); generated `cbt_…` when omitted. */
+  customer_batch_id?: string;
   items?: ItemInput[];
   process?: boolean;
 }
@@ -159,7 +185,7 @@ export function startedEvent(b: BatchRecord, now: number): GatewayEvent {
     id: `evt_${b.batchId}_started_${b.runGeneration}`,
     clientId: b.clientId,
     type: "batch.started",
-    data: { batch_id: b.batchId, label: b.label, total_count: b.totalCount, run: b.runGeneration },
+    data: { batch_id: b.batchId, customer_batch_id: b.customerBatchId, label: b.label, total_count: b.totalCount, run: b.runGeneration },
     createdAt: now,
   };
 }
@@ -173,7 +199,7 @@ export class AsyncBatches {
     if (input.process && (!input.items || input.items.length === 0)) {
       throw new GatewayError("batch_not_processable", "process: true needs at least one item.");
     }
-    const prepared = input.items ? await this.prepareItems(input.items, 0) : [];
+    const prepared = input.items ? await this.prepareItems(input.items, 0, now) : [];
     if (prepared.length > this.deps.limits.maxItems) {
       throw new GatewayError("batch_too_large", `A batch holds at most ${this.deps.limits.maxItems} items.`);
     }
@@ -184,6 +210,7 @@ export class AsyncBatches {
       label: input.label ?? null,
       metadata: input.metadata === undefined ? null : JSON.stringify(input.metadata),
       idempotencyKey: input.idempotency_key ?? null,
+      customerBatchId: input.customer_batch_id ?? newId("cbt", now),
       totalCount: 0,
       succeededCount: 0,
       failedCount: 0,
@@ -210,7 +237,7 @@ export class AsyncBatches {
     if (batch.totalCount + items.length > this.deps.limits.maxItems) {
       throw new GatewayError("batch_too_large", `A batch holds at most ${this.deps.limits.maxItems} items; it has ${batch.totalCount}.`);
     }
-    const prepared = await this.prepareItems(items, batch.totalCount);
+    const prepared = await this.prepareItems(items, batch.totalCount, now);
     return batchView(await this.append(batchId, prepared, now), now);
   }
 
@@ -238,9 +265,9 @@ export class AsyncBatches {
   }
 
   async results(clientId: number, batchId: string, q: { limit: number; starting_after?: number; status?: ItemStatus; include_request: boolean }) {
-    await this.owned(clientId, batchId);
+    const batch = await this.owned(clientId, batchId);
     const page = await this.deps.store.listItems(batchId, { limit: q.limit, startingAfter: q.starting_after, status: q.status });
-    return { object: "list" as const, data: page.items.map((it) => itemView(it, q.include_request)), has_more: page.hasMore };
+    return { object: "list" as const, data: page.items.map((it) => itemView(it, q.include_request, batch)), has_more: page.hasMore };
   }
 
   async retry(clientId: number, batchId: string, indexes: number[] | undefined) {
@@ -350,6 +377,18 @@ export class AsyncBatches {
           here ? { index: out.newIndex, first_index: out.index } : { index: out.newIndex, batch_id: out.batchId, batch_index: out.index },
         );
       }
+      case "ctx_in_use": {
+        const here = out.batchId === batchId;
+        const ctx = JSON.stringify(out.customerTransactionId);
+        throw new GatewayError(
+          here ? "duplicate_customer_transaction_id" : "customer_transaction_id_in_use",
+          here
+            ? `Item ${out.newIndex} reuses customer_transaction_id ${ctx} of item ${out.index} of this batch.`
+            : `Item ${out.newIndex}: customer_transaction_id ${ctx} is already used by item ${out.index} of batch ${out.batchId}.`,
+          undefined,
+          here ? { index: out.newIndex, first_index: out.index } : { index: out.newIndex, batch_id: out.batchId, batch_index: out.index },
+        );
+      }
     }
   }
 
@@ -368,35 +407,75 @@ export class AsyncBatches {
   }
 
   /**
-   * Checks every item before anything is stored: a registered call that does not need the raw
-   * token, valid parameters, a valid token (stored as its hash with the principal it resolves to),
-   * idempotency keys unique in the request. `base` is the index of the first item.
+   * Checks every item before anything is stored: its shape (call or payout item); for a call item
+   * a registered call that does not need the raw token, valid parameters, a valid token (stored as
+   * its hash with the principal it resolves to); for a payout item its amount, currency, rail and
+   * destination, and a customer_transaction_id (generated when omitted); idempotency keys and
+   * customer transaction ids unique in the request. `base` is the index of the first item.
    */
-  private async prepareItems(items: ItemInput[], base: number): Promise<NewBatchItem[]> {
+  private async prepareItems(items: ItemInput[], base: number, now: number): Promise<NewBatchItem[]> {
     const seen = new Map<string, number>();
+    const seenCtx = new Map<string, number>();
     const out: NewBatchItem[] = [];
     for (let i = 0; i < items.length; i++) {
-      const it = items[i];
       const at = base + i;
-      const bad = (message: string, code: "invalid_batch_item" | "invalid_token" = "invalid_batch_item") =>
-        new GatewayError("invalid_batch_item", `items[${i}]: ${message}`, undefined, { index: at, reason: code });
+      const bad = (message: string, code: "invalid_batch_item" | "invalid_token" = "invalid_batch_item", field = "") =>
+        new GatewayError("invalid_batch_item", `items[${i}]: ${message}`, undefined, field ? { index: at, reason: code, field } : { index: at, reason: code });
+      const shaped = parseItem(items[i]);
+      if (!shaped.ok) throw bad(shaped.problem.message, "invalid_batch_item", shaped.problem.field);
+      const key = shaped.parsed.item.idempotency_key;
+      if (key !== undefined) {
+        const first = seen.get(key);
+        if (first !== undefined) {
+          throw new GatewayError(
+            "duplicate_item_idempotency_key",
+            `Items ${first - base} and ${i} of this request use the same idempotency_key ${JSON.stringify(key)}.`,
+            undefined,
+            { index: at, first_index: first },
+          );
+        }
+        seen.set(key, at);
+      }
+      if (shaped.parsed.kind === "payout") {
+        const it = shaped.parsed.item;
+        const ctx = it.customer_transaction_id ?? newId("ctx", now);
+        const first = seenCtx.get(ctx);
+        if (first !== undefined) {
+          throw new GatewayError(
+            "duplicate_customer_transaction_id",
+            `Items ${first - base} and ${i} of this request use the same customer_transaction_id ${JSON.stringify(ctx)}.`,
+            undefined,
+            { index: at, first_index: first },
+          );
+        }
+        seenCtx.set(ctx, at);
+        const parameters: PayoutParameters = {
+          user_id: it.user_id,
+          amount: it.amount,
+          currency: it.currency,
+          rail: it.rail,
+          destination: (it.destination as Record<string, string> | undefined) ?? null,
+          customer_transaction_id: ctx,
+        };
+        out.push({
+          call: PAYOUT_CALL,
+          referenceId: it.reference_id ?? null,
+          idempotencyKey: it.idempotency_key,
+          parameters: JSON.stringify(parameters),
+          customerTransactionId: ctx,
+          metadata: it.metadata === undefined ? null : JSON.stringify(it.metadata),
+          userId: it.user_id,
+          scopes: [],
+          tokenHash: "",
+        });
+        continue;
+      }
+      const it = shaped.parsed.item;
       const handler = this.deps.handlers.get(it.call);
       if (!handler) throw bad(`no call named ${JSON.stringify(it.call)} is registered`);
       if (handler.auth === "forward") throw bad(`${it.call} forwards the caller's token, which an asynchronous batch does not keep`);
       const parsed = handler.schema.safeParse(it.parameters ?? {});
       if (!parsed.success) throw bad(describeZodError(parsed.error));
-      if (it.idempotency_key !== undefined) {
-        const first = seen.get(it.idempotency_key);
-        if (first !== undefined) {
-          throw new GatewayError(
-            "duplicate_item_idempotency_key",
-            `Items ${first - base} and ${i} of this request use the same idempotency_key ${JSON.stringify(it.idempotency_key)}.`,
-            undefined,
-            { index: at, first_index: first },
-          );
-        }
-        seen.set(it.idempotency_key, at);
-      }
       let tokenHash = "";
       let userId: string | null = null;
       let scopes: string[] = [];
@@ -419,6 +498,7 @@ export class AsyncBatches {
         referenceId: it.reference_id ?? null,
         idempotencyKey: it.idempotency_key ?? null,
         parameters: JSON.stringify(it.parameters ?? {}),
+        customerTransactionId: null,
         metadata: it.metadata === undefined ? null : JSON.stringify(it.metadata),
         userId,
         scopes,

@@ -53,6 +53,8 @@ export const ERROR_CATALOG = {
   duplicate_item_idempotency_key: { status: 422, errorCode: 6005, description: "Two items of the batch use the same idempotency_key." },
   item_idempotency_key_in_use: { status: 409, errorCode: 6006, description: "An item's idempotency_key is already used in another batch of this client." },
   batch_status_conflict: { status: 409, errorCode: 6007, description: "The batch's status does not allow this." },
+  duplicate_customer_transaction_id: { status: 422, errorCode: 6008, description: "Two payout items of the batch use the same customer_transaction_id." },
+  customer_transaction_id_in_use: { status: 409, errorCode: 6009, description: "A payout item's customer_transaction_id is already used in another batch of this client." },
 
   // 4xxx: execution
   call_timeout: { status: 504, errorCode: 4001, description: "The call did not finish within its timeout." },

@@ -34,8 +34,7 @@ import { isTreasuryHolder, treasuryHolderId, type TreasuryStore } from "../ports
 import { effectRef, type Sha256Hex } from "./effect-ref.js";
 import { parseAmount } from "./money.js";
 
-/** The `call` a payout item is stored with (reserved: never a registered handler's name). */
-export const PAYOUT_CALL = "payout";
+export { PAYOUT_CALL } from "./batch-item-input.js";
 
 /** Every `error_code` a payout item's outcome can carry: a closed list. */
 export const PAYOUT_ERROR_CODES = [

@@ -20,6 +20,8 @@ export interface BatchRecord {
   /** JSON text of the caller's metadata, or null. */
   metadata: string | null;
   idempotencyKey: string | null;
+  /** The caller's id for the batch (given, or generated `cbt_…`); not unique. null on batches from before it existed. */
+  customerBatchId: string | null;
   totalCount: number;
   succeededCount: number;
   failedCount: number;
@@ -53,6 +55,8 @@ export interface BatchItemRecord {
   idempotencyKey: string | null;
   /** JSON text of the call's parameters. */
   parameters: string;
+  /** A payout item's customer_transaction_id (unique per client, like item idempotency keys); null on call items. */
+  customerTransactionId: string | null;
   /** JSON text of the item's metadata, or null. */
   metadata: string | null;
   /** The principal the item's token resolved to when it was added; the token itself is never kept. */
@@ -79,10 +83,12 @@ export type AddItemsOutcome =
   | { ok: false; reason: "not_building"; batch: BatchRecord }
   | { ok: false; reason: "too_many"; batch: BatchRecord }
   /** The item idempotency key is already used by another item of this client (`batchId`, `index`). */
-  | { ok: false; reason: "key_in_use"; key: string; batchId: string; index: number; newIndex: number };
+  | { ok: false; reason: "key_in_use"; key: string; batchId: string; index: number; newIndex: number }
+  /** The customer transaction id is already used by another item of this client (`batchId`, `index`). */
+  | { ok: false; reason: "ctx_in_use"; customerTransactionId: string; batchId: string; index: number; newIndex: number };
 
 /** New items refused (nothing stored). */
-export type ItemsRefused = Extract<AddItemsOutcome, { reason: "too_many" | "key_in_use" }>;
+export type ItemsRefused = Extract<AddItemsOutcome, { reason: "too_many" | "key_in_use" | "ctx_in_use" }>;
 
 /** The outcome of one item's attempt, to record. */
 export interface ItemOutcome {
@@ -135,7 +141,7 @@ export interface BatchStore {
   /**
    * Creates the batch with its first items, all or none, or returns the client's batch with the
    * same idempotency key (created: false, nothing added). Items are refused as addItems refuses
-   * them (`too_many`, `key_in_use`), and then no batch is created.
+   * them (`too_many`, `key_in_use`, `ctx_in_use`), and then no batch is created.
    */
   createBatch(batch: BatchRecord, items?: readonly NewBatchItem[], maxItems?: number): Promise<CreateBatchOutcome | ItemsRefused>;
   getBatch(batchId: string): Promise<BatchRecord | null>;
@@ -144,7 +150,9 @@ export interface BatchStore {
   /**
    * Appends items to a building batch, all or none: refused when the batch is not building (at
    * `now`: a building batch past its expiresAt counts as not building), when the total would pass
-   * `maxItems`, or when an item's idempotency key is already used by an item of the same client.
+   * `maxItems`, when an item's idempotency key is already used by an item of the same client
+   * (`key_in_use`), or when its customer transaction id is (`ctx_in_use`, also for two items of
+   * the same call). The checks and the insert are one step.
    */
   addItems(batchId: string, items: readonly NewBatchItem[], maxItems: number, now: number): Promise<AddItemsOutcome>;
   /** Items by index ascending. */

@@ -19,6 +19,7 @@ export function defineBatchStoreContract(storeOf: () => Store): void {
       label: "l",
       metadata: '{"a":1}',
       idempotencyKey: null,
+      customerBatchId: null,
       totalCount: 0,
       succeededCount: 0,
       failedCount: 0,
@@ -36,6 +37,7 @@ export function defineBatchStoreContract(storeOf: () => Store): void {
       referenceId: key,
       idempotencyKey: key,
       parameters: '{"x":"1.00"}',
+      customerTransactionId: null,
       metadata: null,
       userId: "usr_1",
       scopes: ["user:read"],
@@ -91,6 +93,66 @@ export function defineBatchStoreContract(storeOf: () => Store): void {
         [2, "b", "pending", 1],
       ]);
       expect(items[0]).toMatchObject({ call: "/user", parameters: '{"x":"1.00"}', scopes: ["user:read"], tokenHash: "ab".repeat(32), attempts: [] });
+    });
+
+    it("keeps customer batch and transaction ids; a customer transaction id is unique per client, checked with the insert", async () => {
+      const s = storeOf().batches;
+      const payout = (key: string, ctx: string) =>
+        item(key, { call: "payout", customerTransactionId: ctx, userId: "usr_r", scopes: [], tokenHash: "", parameters: JSON.stringify({ customer_transaction_id: ctx }) });
+      const a = batch({ clientId: 301, customerBatchId: "run-1" });
+      const made = await s.createBatch(a, [payout("pk1", "ctx-1"), item("ck1"), payout("pk2", "ctx-2")], 10);
+      expect(made).toMatchObject({ created: true, batch: { customerBatchId: "run-1", totalCount: 3 } });
+      expect(await s.getBatch(a.batchId)).toMatchObject({ customerBatchId: "run-1" });
+      expect((await s.listBatches(301, { limit: 1 })).batches[0].customerBatchId).toBe("run-1");
+      const { items } = await s.listItems(a.batchId, { limit: 10 });
+      expect(items.map((i) => [i.call, i.customerTransactionId, i.userId, i.tokenHash])).toEqual([
+        ["payout", "ctx-1", "usr_r", ""],
+        ["/user", null, "usr_1", "ab".repeat(32)],
+        ["payout", "ctx-2", "usr_r", ""],
+      ]);
+
+      // Used by another batch of the client: refused at create (no batch left) and at add (nothing added).
+      const b = batch({ clientId: 301, idempotencyKey: "kb" });
+      expect(await s.createBatch(b, [payout("pk3", "ctx-3"), payout("pk4", "ctx-2")], 10)).toEqual({
+        ok: false,
+        reason: "ctx_in_use",
+        customerTransactionId: "ctx-2",
+        batchId: a.batchId,
+        index: 2,
+        newIndex: 1,
+      });
+      expect(await s.getBatch(b.batchId)).toBeNull();
+      const c = batch({ clientId: 301 });
+      await s.createBatch(c, [payout("pk5", "ctx-5")], 10);
+      expect(await s.addItems(c.batchId, [payout("pk6", "ctx-6"), payout("pk7", "ctx-1")], 10, T0)).toEqual({
+        ok: false,
+        reason: "ctx_in_use",
+        customerTransactionId: "ctx-1",
+        batchId: a.batchId,
+        index: 0,
+        newIndex: 2,
+      });
+      // Twice in one call, or again in the same batch: the owner is that batch.
+      expect(await s.addItems(c.batchId, [payout("pk8", "ctx-8"), payout("pk9", "ctx-8")], 10, T0)).toEqual({
+        ok: false,
+        reason: "ctx_in_use",
+        customerTransactionId: "ctx-8",
+        batchId: c.batchId,
+        index: 1,
+        newIndex: 2,
+      });
+      expect(await s.addItems(c.batchId, [payout("pk10", "ctx-5")], 10, T0)).toMatchObject({ reason: "ctx_in_use", batchId: c.batchId, index: 0, newIndex: 1 });
+      const d = batch({ clientId: 301 });
+      expect(await s.createBatch(d, [payout("pk11", "ctx-11"), payout("pk12", "ctx-11")], 10)).toMatchObject({ reason: "ctx_in_use", batchId: d.batchId, index: 0, newIndex: 1 });
+      expect(await s.getBatch(d.batchId)).toBeNull();
+      expect((await s.getBatch(c.batchId))!.totalCount).toBe(1);
+
+      // Nothing refused was taken: neither ids nor item keys; ids and item keys do not collide; another client has its own.
+      const again = await s.createBatch(batch({ clientId: 301, idempotencyKey: "kb" }), [payout("pk3", "ctx-3"), payout("pk6", "ctx-6"), payout("pk8", "ctx-8"), payout("ctx-1", "pk1")], 10);
+      expect(again).toMatchObject({ created: true, batch: { totalCount: 4 } });
+      expect(await s.createBatch(batch({ clientId: 302 }), [payout("pk1", "ctx-1")], 10)).toMatchObject({ created: true });
+      // The item key check still comes with it.
+      expect(await s.addItems(c.batchId, [payout("pk1", "ctx-new")], 10, T0)).toMatchObject({ reason: "key_in_use", key: "pk1", batchId: a.batchId });
     });
 
     it("moves by compare-and-set; records outcomes once; ends with the terminal status; retries keep history", async () => {

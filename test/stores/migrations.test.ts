@@ -48,7 +48,7 @@ for (const [name, open] of drivers) {
       expect(applied(db)).toEqual(MIGRATIONS.map((m) => ({ version: m.version, name: m.name })));
       expect(schemaVersion(db)).toBe(MIGRATIONS.length);
       expect(tables(db)).toEqual(
-        ["admin_audit", "async_batch_item_keys", "async_batch_items", "async_batches", "clients", "default_destinations", "fundings", "idempotency", "ledger_entries", "meta", "payment_batches", "payment_item_keys", "payments", "payouts", "schema_migrations", "tokens", "treasury_wallets", "users", "wallets", "webhook_attempts", "webhook_endpoints", "webhook_messages"].sort(),
+        ["admin_audit", "async_batch_ctx_ids", "async_batch_item_keys", "async_batch_items", "async_batches", "clients", "default_destinations", "fundings", "idempotency", "ledger_entries", "meta", "payment_batches", "payment_item_keys", "payments", "payouts", "schema_migrations", "tokens", "treasury_wallets", "users", "wallets", "webhook_attempts", "webhook_endpoints", "webhook_messages"].sort(),
       );
       expect(migrate(db)).toEqual([]);
     });

@@ -9,12 +9,14 @@ import type { Schema } from "hono/types";
 import type { AppEnv } from "../../../src/http/env.js";
 import {
   AddItemsBody,
+  AddItemsEnvelope,
   Batch,
   BatchIdParam,
   batchClient,
   batchSecurity,
   bodyOf,
   CreateBatchBody,
+  CreateBatchEnvelope,
   describedJsonBody,
   jsonOf,
   RetryBody,
@@ -88,13 +90,13 @@ export function registerBatchLifecycle<S extends Schema>(app: OpenAPIHono<AppEnv
   return app
     .openapi(createBatchRoute, (c) => (async () => {
       const client = await batchClient(c);
-      const input = await bodyOf(c, CreateBatchBody);
+      const input = await bodyOf(c, CreateBatchEnvelope);
       const out = await c.get("services").asyncBatches.create(client.clientId, input);
       return c.json(out.batch, out.status);
     })() as Promise<never>)
     .openapi(addItemsRoute, (c) => (async () => {
       const client = await batchClient(c);
-      const input = await bodyOf(c, AddItemsBody);
+      const input = await bodyOf(c, AddItemsEnvelope);
       return c.json(await c.get("services").asyncBatches.addItems(client.clientId, c.req.param("id")!, input.items), 200);
     })() as Promise<never>)
     .openapi(processRoute, (c) => (async () => {

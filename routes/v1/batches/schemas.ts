@@ -7,6 +7,7 @@ import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { ZodType } from "zod";
 import { parseBasicAuth } from "../../../src/core/auth.js";
+import { BatchItemInputSchemas, customerIdParam } from "../../../src/core/batch-item-input.js";
 import { describeZodError } from "../../../src/core/engine.js";
 import { ERROR_CATALOG, GatewayError } from "../../../src/core/errors.js";
 import { readJsonObject } from "../../../src/http/body.js";
@@ -17,28 +18,33 @@ import { describedJsonBody, V1Error } from "../../schemas.js";
 
 const Metadata = z.record(z.string(), z.unknown()).describe("Your own key/value context, echoed back");
 
+/**
+ * An item: a call item or a payout item (src/core/batch-item-input.ts). The document shows both
+ * shapes; the service checks each item itself, so a bad one is `422 invalid_batch_item` naming its
+ * index (and field), not a body error.
+ */
 export const BatchItemInput = z
-  .strictObject({
-    call: z.string().min(1).max(255).describe("A registered call, e.g. /payment/create"),
-    authorization: z.string().max(1024).optional().describe("The end user's access token: verified when the item is added; only its hash and principal are kept"),
-    reference_id: z.string().min(1).max(255).optional().describe("Your id for the item, echoed in its result and events"),
-    idempotency_key: z.string().min(1).max(255).optional().describe("Unique within the batch (422) and across the client's batches (409)"),
-    parameters: z.record(z.string(), z.unknown()).optional().describe("The call's parameters (see its /v2 operation)"),
-    metadata: Metadata.optional(),
-  })
-  .openapi("BatchItemInput");
+  .union(BatchItemInputSchemas)
+  .describe('A call item (type omitted or "call") or a payout item (type "payout"); checked item by item: 422 invalid_batch_item with details.index');
 
-export const CreateBatchBody = z
-  .strictObject({
-    label: z.string().min(1).max(255).optional(),
-    metadata: Metadata.optional(),
-    idempotency_key: z.string().min(1).max(255).optional().describe("The same key returns the existing batch (200)"),
-    items: z.array(BatchItemInput).optional().describe("Items to add at once (up to ASYNC_BATCH_MAX_ITEMS, 5,000 by default)"),
-    process: z.boolean().optional().describe("Submit for processing at once (202)"),
-  })
-  .openapi("CreateBatchRequest");
+const itemsOf = <T extends ZodType>(item: T) => z.array(item);
 
-export const AddItemsBody = z.strictObject({ items: z.array(BatchItemInput).min(1) }).openapi("AddBatchItemsRequest");
+const createFields = <T extends ZodType>(items: z.ZodArray<T>) => ({
+  label: z.string().min(1).max(255).optional(),
+  metadata: Metadata.optional(),
+  idempotency_key: z.string().min(1).max(255).optional().describe("The same key returns the existing batch (200)"),
+  customer_batch_id: customerIdParam("Your id for the batch, echoed on the batch, its results and events; not unique; generated (cbt_…) when omitted").optional(),
+  items: items.optional().describe("Items to add at once (up to ASYNC_BATCH_MAX_ITEMS, 5,000 by default)"),
+  process: z.boolean().optional().describe("Submit for processing at once (202)"),
+});
+
+/** As documented. */
+export const CreateBatchBody = z.strictObject(createFields(itemsOf(BatchItemInput))).openapi("CreateBatchRequest");
+export const AddItemsBody = z.strictObject({ items: itemsOf(BatchItemInput).min(1) }).openapi("AddBatchItemsRequest");
+
+/** As the routes read them: the envelope here, each item by the service. */
+export const CreateBatchEnvelope = z.strictObject(createFields(itemsOf(z.unknown())));
+export const AddItemsEnvelope = z.strictObject({ items: itemsOf(z.unknown()).min(1) });
 
 export const RetryBody = z
   .strictObject({ items: z.array(z.number().int().min(0)).min(1).max(100_000).optional().describe("Item indexes to retry; all failed items when omitted") })
@@ -51,6 +57,7 @@ export const Batch = z
     status: z.enum(BATCH_STATUSES),
     label: z.string().nullable(),
     idempotency_key: z.string().nullable(),
+    customer_batch_id: z.string().nullable().describe("Given at creation, or generated (cbt_…)"),
     metadata: z.unknown().nullable(),
     total_count: z.number().int(),
     succeeded_count: z.number().int(),
@@ -73,13 +80,24 @@ const Attempt = z.object({ attempt: z.number().int(), status: z.enum(["succeeded
 export const BatchItemResult = z
   .object({
     index: z.number().int(),
+    type: z.enum(["call", "payout"]),
+    customer_batch_id: z.string().nullable().optional().describe("Payout items: the batch's customer_batch_id"),
+    customer_transaction_id: z.string().optional().describe("Payout items"),
+    user_id: z.string().optional().describe("Payout items: the recipient"),
+    amount: z.string().optional().describe("Payout items: decimal string"),
+    currency: z.string().optional().describe("Payout items"),
+    rail: z.string().optional().describe("Payout items"),
     reference_id: z.string().nullable(),
     idempotency_key: z.string().nullable(),
     call: z.string(),
     status: z.enum(ITEM_STATUSES),
     attempt: z.number().int(),
     http_status: z.number().int().nullable(),
-    response: z.unknown().describe("The call's response or classic error body (the last attempt's)"),
+    response: z
+      .unknown()
+      .describe(
+        "The last attempt's: a call item's response or classic error body; a payout item's {outcome, error_code, error_message, wallet_id, transfer_id, payout_id, payout_status, customer_transaction_id}",
+      ),
     attempts: z.array(Attempt).describe("Every finished attempt, oldest first"),
     updated_at: z.string().nullable(),
     request: z.object({ call: z.string(), reference_id: z.string().nullable(), idempotency_key: z.string().nullable(), parameters: z.unknown() }).optional().describe("With include_request=true (never the token)"),

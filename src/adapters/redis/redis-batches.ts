@@ -17,6 +17,7 @@
  * | `abhist:<batchId>`                    | hash   | index → the item's attempts as a JSON array      |
  * | `abpending:<batchId>`                 | zset   | indexes of pending items (score = index)         |
  * | `abkeys:<clientId>`                   | hash   | item idempotency key → `<batchId> <index>`       |
+ * | `abctx:<clientId>`                    | hash   | customer transaction id → `<batchId> <index>`    |
  * | `abowed:<batchId>`                    | set    | indexes whose outcome's event may be unemitted   |
  * | `abowing`                             | set    | batch ids owing events (items or the digest)     |
  *
@@ -47,8 +48,8 @@ import { isRedisUnavailable } from "./client.js";
 
 const STATUS_KEYS = BATCH_STATUSES.length;
 
-// KEYS: batch, idem, list, building set, items, state, hist, pending, client keys.
-// ARGV: hasIdem, batchId, expiresAt, now, max, n, nFields, (field, value)*nFields, (key, json)*n
+// KEYS: batch, idem, list, building set, items, state, hist, pending, client keys, client ctx ids.
+// ARGV: hasIdem, batchId, expiresAt, now, max, n, nFields, (field, value)*nFields, (key, ctx, json)*n
 const CREATE = `
 if ARGV[1] == '1' then
   local existing = redis.call('GET', KEYS[2])
@@ -59,22 +60,34 @@ local nf = tonumber(ARGV[7])
 local base = 7 + 2 * nf
 if n > tonumber(ARGV[5]) then return {2, 'too_many'} end
 for i = 1, n do
-  local key = ARGV[base + 2 * i - 1]
+  local key = ARGV[base + 3 * i - 2]
   if key ~= '' then
     local owner = redis.call('HGET', KEYS[9], key)
     if owner then return {2, 'key_in_use', key, owner, tostring(i - 1)} end
+  end
+end
+local seen = {}
+for i = 1, n do
+  local ctx = ARGV[base + 3 * i - 1]
+  if ctx ~= '' then
+    if seen[ctx] then return {2, 'ctx_in_use', ctx, ARGV[2] .. ' ' .. seen[ctx], tostring(i - 1)} end
+    seen[ctx] = tostring(i - 1)
+    local owner = redis.call('HGET', KEYS[10], ctx)
+    if owner then return {2, 'ctx_in_use', ctx, owner, tostring(i - 1)} end
   end
 end
 if ARGV[1] == '1' then redis.call('SET', KEYS[2], ARGV[2]) end
 for i = 8, base, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 for i = 1, n do
   local idx = tostring(i - 1)
-  local key = ARGV[base + 2 * i - 1]
-  redis.call('HSET', KEYS[5], idx, ARGV[base + 2 * i])
+  local key = ARGV[base + 3 * i - 2]
+  local ctx = ARGV[base + 3 * i - 1]
+  redis.call('HSET', KEYS[5], idx, ARGV[base + 3 * i])
   redis.call('HSET', KEYS[6], idx, 'pending:1:' .. ARGV[4])
   redis.call('HSET', KEYS[7], idx, '[]')
   redis.call('ZADD', KEYS[8], i - 1, idx)
   if key ~= '' then redis.call('HSET', KEYS[9], key, ARGV[2] .. ' ' .. idx) end
+  if ctx ~= '' then redis.call('HSET', KEYS[10], ctx, ARGV[2] .. ' ' .. idx) end
 end
 redis.call('HSET', KEYS[1], 'totalCount', n)
 redis.call('ZADD', KEYS[3], 0, ARGV[2])
@@ -82,7 +95,7 @@ redis.call('ZADD', KEYS[4], tonumber(ARGV[3]), ARGV[2])
 return {1, ARGV[2]}
 `;
 
-// KEYS: batch, items, state, hist, pending, client keys. ARGV: batchId, now, max, n, (key, json)*n
+// KEYS: batch, items, state, hist, pending, client keys, client ctx ids. ARGV: batchId, now, max, n, (key, ctx, json)*n
 const ADD_ITEMS = `
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'not_found'} end
@@ -92,20 +105,32 @@ local total = tonumber(redis.call('HGET', KEYS[1], 'totalCount'))
 local n = tonumber(ARGV[4])
 if total + n > tonumber(ARGV[3]) then return {'too_many'} end
 for i = 1, n do
-  local key = ARGV[3 + 2 * i]
+  local key = ARGV[2 + 3 * i]
   if key ~= '' then
     local owner = redis.call('HGET', KEYS[6], key)
     if owner then return {'key_in_use', key, owner, tostring(total + i - 1)} end
   end
 end
+local seen = {}
+for i = 1, n do
+  local ctx = ARGV[3 + 3 * i]
+  if ctx ~= '' then
+    if seen[ctx] then return {'ctx_in_use', ctx, ARGV[1] .. ' ' .. seen[ctx], tostring(total + i - 1)} end
+    seen[ctx] = tostring(total + i - 1)
+    local owner = redis.call('HGET', KEYS[7], ctx)
+    if owner then return {'ctx_in_use', ctx, owner, tostring(total + i - 1)} end
+  end
+end
 for i = 1, n do
   local idx = tostring(total + i - 1)
-  local key = ARGV[3 + 2 * i]
-  redis.call('HSET', KEYS[2], idx, ARGV[4 + 2 * i])
+  local key = ARGV[2 + 3 * i]
+  local ctx = ARGV[3 + 3 * i]
+  redis.call('HSET', KEYS[2], idx, ARGV[4 + 3 * i])
   redis.call('HSET', KEYS[3], idx, 'pending:1:' .. ARGV[2])
   redis.call('HSET', KEYS[4], idx, '[]')
   redis.call('ZADD', KEYS[5], total + i - 1, idx)
   if key ~= '' then redis.call('HSET', KEYS[6], key, ARGV[1] .. ' ' .. idx) end
+  if ctx ~= '' then redis.call('HSET', KEYS[7], ctx, ARGV[1] .. ' ' .. idx) end
 end
 redis.call('HINCRBY', KEYS[1], 'totalCount', n)
 redis.call('HSET', KEYS[1], 'updatedAt', ARGV[2])
@@ -241,8 +266,8 @@ return {retried, redis.call('HGETALL', KEYS[1])}
 `;
 
 const SCRIPTS = {
-  bgAbCreate: { numberOfKeys: 9, lua: CREATE },
-  bgAbAddItems: { numberOfKeys: 6, lua: ADD_ITEMS },
+  bgAbCreate: { numberOfKeys: 10, lua: CREATE },
+  bgAbAddItems: { numberOfKeys: 7, lua: ADD_ITEMS },
   bgAbMove: { numberOfKeys: 3 + STATUS_KEYS, lua: MOVE },
   bgAbRecord: { numberOfKeys: 6, lua: RECORD },
   bgAbEmitted: { numberOfKeys: 4, lua: EMITTED },
@@ -271,6 +296,7 @@ function batchFrom(flat: string[]): BatchRecord {
     label: h.label ?? null,
     metadata: h.metadata ?? null,
     idempotencyKey: h.idempotencyKey ?? null,
+    customerBatchId: h.customerBatchId ?? null,
     totalCount: num("totalCount")!,
     succeededCount: num("succeededCount")!,
     failedCount: num("failedCount")!,
@@ -315,6 +341,7 @@ export class RedisBatchStore implements BatchStore {
   private kHist = (id: string) => this.key("abhist", id);
   private kPending = (id: string) => this.key("abpending", id);
   private kKeys = (clientId: number) => this.key("abkeys", String(clientId));
+  private kCtx = (clientId: number) => this.key("abctx", String(clientId));
   private kOwed = (id: string) => this.key("abowed", id);
   private kOwing = () => this.key("abowing");
   private kStatuses = () => BATCH_STATUSES.map((s) => this.kStatus(s));
@@ -328,7 +355,7 @@ export class RedisBatchStore implements BatchStore {
     const idemKey = b.idempotencyKey === null ? this.key("abatch_idem", "-") : this.key("abatch_idem", String(b.clientId), String(b.idempotencyKey.length), b.idempotencyKey);
     const fields = batchFields(b);
     const args: (string | number)[] = [b.idempotencyKey === null ? "0" : "1", b.batchId, b.expiresAt, b.createdAt, maxItems, items.length, fields.length / 2, ...fields];
-    for (const it of items) args.push(it.idempotencyKey ?? "", JSON.stringify(it satisfies ItemRequest));
+    for (const it of items) args.push(it.idempotencyKey ?? "", it.customerTransactionId ?? "", JSON.stringify(it satisfies ItemRequest));
     const keys = [
       this.kBatch(b.batchId),
       idemKey,
@@ -339,12 +366,14 @@ export class RedisBatchStore implements BatchStore {
       this.kHist(b.batchId),
       this.kPending(b.batchId),
       this.kKeys(b.clientId),
+      this.kCtx(b.clientId),
     ];
     const out = (await this.run("bgAbCreate", keys, args)) as [number, string, ...string[]];
     if (out[0] === 1) return { created: true, batch: (await this.getBatch(b.batchId))! };
     if (out[0] === 0) return { created: false, batch: (await this.getBatch(out[1]))! };
     if (out[1] === "too_many") return { ok: false, reason: "too_many", batch: { ...b, totalCount: 0 } };
     const [ownerBatch, ownerIdx] = out[3].split(" ");
+    if (out[1] === "ctx_in_use") return { ok: false, reason: "ctx_in_use", customerTransactionId: out[2], batchId: ownerBatch, index: Number(ownerIdx), newIndex: Number(out[4]) };
     return { ok: false, reason: "key_in_use", key: out[2], batchId: ownerBatch, index: Number(ownerIdx), newIndex: Number(out[4]) };
   }
 
@@ -379,10 +408,10 @@ export class RedisBatchStore implements BatchStore {
     const b = await this.getBatch(batchId);
     if (!b) return { ok: false, reason: "not_found" };
     const args: (string | number)[] = [batchId, now, maxItems, items.length];
-    for (const it of items) args.push(it.idempotencyKey ?? "", JSON.stringify(it satisfies ItemRequest));
+    for (const it of items) args.push(it.idempotencyKey ?? "", it.customerTransactionId ?? "", JSON.stringify(it satisfies ItemRequest));
     const out = (await this.run(
       "bgAbAddItems",
-      [this.kBatch(batchId), this.kItems(batchId), this.kState(batchId), this.kHist(batchId), this.kPending(batchId), this.kKeys(b.clientId)],
+      [this.kBatch(batchId), this.kItems(batchId), this.kState(batchId), this.kHist(batchId), this.kPending(batchId), this.kKeys(b.clientId), this.kCtx(b.clientId)],
       args,
     )) as string[];
     const after = await this.getBatch(batchId);
@@ -396,6 +425,10 @@ export class RedisBatchStore implements BatchStore {
       case "key_in_use": {
         const [ownerBatch, ownerIdx] = out[2].split(" ");
         return { ok: false, reason: "key_in_use", key: out[1], batchId: ownerBatch, index: Number(ownerIdx), newIndex: Number(out[3]) };
+      }
+      case "ctx_in_use": {
+        const [ownerBatch, ownerIdx] = out[2].split(" ");
+        return { ok: false, reason: "ctx_in_use", customerTransactionId: out[1], batchId: ownerBatch, index: Number(ownerIdx), newIndex: Number(out[3]) };
       }
       default:
         return { ok: false, reason: "not_found" };
@@ -445,6 +478,7 @@ export class RedisBatchStore implements BatchStore {
         referenceId: req.referenceId,
         idempotencyKey: req.idempotencyKey,
         parameters: req.parameters,
+        customerTransactionId: req.customerTransactionId ?? null,
         metadata: req.metadata,
         userId: req.userId,
         scopes: req.scopes,

@@ -12,7 +12,7 @@
  * Migration 1 is the schema from before versioning and uses CREATE ... IF NOT EXISTS, so a
  * database created then (tables present, no version table) is adopted as version 1 unchanged.
  */
-import { ASYNC_BATCH_EVENTS_MIGRATION_SQL, ASYNC_BATCHES_MIGRATION_SQL } from "./sql-batches.js";
+import { ASYNC_BATCH_EVENTS_MIGRATION_SQL, ASYNC_BATCHES_MIGRATION_SQL, PAYOUT_ITEMS_MIGRATION_SQL } from "./sql-batches.js";
 import type { SqlDriver } from "./driver.js";
 import { TREASURY_MIGRATION_SQL } from "./sql-treasury.js";
 
@@ -149,6 +149,11 @@ CREATE INDEX webhook_attempts_endpoint ON webhook_attempts(endpoint_id, seq);
     version: 10,
     name: "treasury wallets (one per client and currency) and users' default payout destinations",
     sql: TREASURY_MIGRATION_SQL,
+  },
+  {
+    version: 11,
+    name: "payout items: customer batch and transaction ids",
+    sql: PAYOUT_ITEMS_MIGRATION_SQL,
   },
 ];
 

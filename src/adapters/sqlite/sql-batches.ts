@@ -4,7 +4,8 @@
  * Object SQLite on Workers). Every operation that changes state is one transaction; the status
  * rules come from src/core/async-batches.ts via the caller. Tables: async_batches,
  * async_batch_items (one row per item, its attempts history as JSON text) and
- * async_batch_item_keys (an item idempotency key → the item that owns it, per client).
+ * async_batch_item_keys (an item idempotency key → the item that owns it, per client) and
+ * async_batch_ctx_ids (a payout item's customer transaction id → the item that owns it, per client).
  */
 import type {
   AddItemsOutcome,
@@ -87,9 +88,25 @@ CREATE INDEX async_batch_items_event_owed ON async_batch_items (batch_id, idx) W
 CREATE INDEX async_batches_digest_owed ON async_batches (batch_id) WHERE digest_owed_run IS NOT NULL;
 `;
 
+/**
+ * Payout items (a later migration): the batch's customer_batch_id, an item's customer_transaction_id,
+ * and the per-client table that keeps customer transaction ids unique (written with the items).
+ */
+export const PAYOUT_ITEMS_MIGRATION_SQL = `
+ALTER TABLE async_batches ADD COLUMN customer_batch_id TEXT;
+ALTER TABLE async_batch_items ADD COLUMN customer_transaction_id TEXT;
+CREATE TABLE async_batch_ctx_ids (
+  client_id INTEGER NOT NULL,
+  customer_transaction_id TEXT NOT NULL,
+  batch_id TEXT NOT NULL,
+  idx INTEGER NOT NULL,
+  PRIMARY KEY (client_id, customer_transaction_id)
+) WITHOUT ROWID;
+`;
+
 const BATCH_COLUMNS =
-  "batch_id, client_id, status, label, metadata, idempotency_key, total_count, succeeded_count, failed_count, cancelled_count, run_generation, created_at, updated_at, submitted_at, completed_at, expires_at";
-const ITEM_COLUMNS = "batch_id, idx, call, reference_id, idempotency_key, parameters, metadata, user_id, scopes, token_hash, status, attempt, attempts, updated_at";
+  "batch_id, client_id, status, label, metadata, idempotency_key, customer_batch_id, total_count, succeeded_count, failed_count, cancelled_count, run_generation, created_at, updated_at, submitted_at, completed_at, expires_at";
+const ITEM_COLUMNS = "batch_id, idx, call, reference_id, idempotency_key, customer_transaction_id, parameters, metadata, user_id, scopes, token_hash, status, attempt, attempts, updated_at";
 
 function batchFrom(r: SqlRow): BatchRecord {
   return {
@@ -99,6 +116,7 @@ function batchFrom(r: SqlRow): BatchRecord {
     label: r.label === null ? null : String(r.label),
     metadata: r.metadata === null ? null : String(r.metadata),
     idempotencyKey: r.idempotency_key === null ? null : String(r.idempotency_key),
+    customerBatchId: r.customer_batch_id == null ? null : String(r.customer_batch_id),
     totalCount: Number(r.total_count),
     succeededCount: Number(r.succeeded_count),
     failedCount: Number(r.failed_count),
@@ -120,6 +138,7 @@ function itemFrom(r: SqlRow): BatchItemRecord {
     referenceId: r.reference_id === null ? null : String(r.reference_id),
     idempotencyKey: r.idempotency_key === null ? null : String(r.idempotency_key),
     parameters: String(r.parameters),
+    customerTransactionId: r.customer_transaction_id == null ? null : String(r.customer_transaction_id),
     metadata: r.metadata === null ? null : String(r.metadata),
     userId: r.user_id === null ? null : String(r.user_id),
     scopes: JSON.parse(String(r.scopes)) as string[],
@@ -168,6 +187,7 @@ export class SqlBatchStore implements BatchStore {
         b.label,
         b.metadata,
         b.idempotencyKey,
+        b.customerBatchId,
         b.totalCount,
         b.succeededCount,
         b.failedCount,
@@ -235,13 +255,27 @@ export class SqlBatchStore implements BatchStore {
       const owner = this.db.get<{ batch_id: string; idx: number }>("SELECT batch_id, idx FROM async_batch_item_keys WHERE client_id = ? AND idempotency_key = ?", [b.clientId, key]);
       if (owner) return { ok: false, reason: "key_in_use", key, batchId: owner.batch_id, index: Number(owner.idx), newIndex: b.totalCount + i };
     }
-    const insert = `INSERT INTO async_batch_items (${ITEM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 1, '[]', ?)`;
+    const ctxSeen = new Map<string, number>();
+    for (let i = 0; i < items.length; i++) {
+      const ctx = items[i].customerTransactionId;
+      if (ctx === null) continue;
+      const newIndex = b.totalCount + i;
+      const earlier = ctxSeen.get(ctx);
+      if (earlier !== undefined) return { ok: false, reason: "ctx_in_use", customerTransactionId: ctx, batchId, index: earlier, newIndex };
+      ctxSeen.set(ctx, newIndex);
+      const owner = this.db.get<{ batch_id: string; idx: number }>("SELECT batch_id, idx FROM async_batch_ctx_ids WHERE client_id = ? AND customer_transaction_id = ?", [b.clientId, ctx]);
+      if (owner) return { ok: false, reason: "ctx_in_use", customerTransactionId: ctx, batchId: owner.batch_id, index: Number(owner.idx), newIndex };
+    }
+    const insert = `INSERT INTO async_batch_items (${ITEM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 1, '[]', ?)`;
     for (let i = 0; i < items.length; i++) {
       const it = items[i];
       const idx = b.totalCount + i;
-      this.db.run(insert, [batchId, idx, it.call, it.referenceId, it.idempotencyKey, it.parameters, it.metadata, it.userId, JSON.stringify(it.scopes), it.tokenHash, now]);
+      this.db.run(insert, [batchId, idx, it.call, it.referenceId, it.idempotencyKey, it.customerTransactionId, it.parameters, it.metadata, it.userId, JSON.stringify(it.scopes), it.tokenHash, now]);
       if (it.idempotencyKey !== null) {
         this.db.run("INSERT INTO async_batch_item_keys (client_id, idempotency_key, batch_id, idx) VALUES (?, ?, ?, ?)", [b.clientId, it.idempotencyKey, batchId, idx]);
+      }
+      if (it.customerTransactionId !== null) {
+        this.db.run("INSERT INTO async_batch_ctx_ids (client_id, customer_transaction_id, batch_id, idx) VALUES (?, ?, ?, ?)", [b.clientId, it.customerTransactionId, batchId, idx]);
       }
     }
     this.db.run("UPDATE async_batches SET total_count = total_count + ?, updated_at = ? WHERE batch_id = ?", [items.length, now, batchId]);
