@@ -417,8 +417,9 @@ for (const kind of stores) {
       await c.fundTreasury("USD", 1_000_00);
       const good = payoutItem(0, { user_id: c.g.creds.users[0].user_id, amount: "1.00" });
       const bad = { ...payoutItem(1, { user_id: c.g.creds.users[0].user_id, amount: "1.00" }), parameters: JSON.stringify({ user_id: 7, amount: 1 }) };
-      const worse = { ...payoutItem(2, { user_id: c.g.creds.users[0].user_id, amount: "1.00" }), parameters: "{not json" };
-      const batch: BatchRecord = await createPayoutBatch(c.store.batches, c.clientId, [good, bad, worse]);
+      const negative = { ...payoutItem(2, { user_id: c.g.creds.users[0].user_id, amount: "1.00" }), parameters: JSON.stringify({ user_id: c.g.creds.users[0].user_id, amount: "-1.00", currency: "USD", rail: "ach", destination: ACH }) };
+      const batch: BatchRecord = await createPayoutBatch(c.store.batches, c.clientId, [good, bad, negative]);
+      const before = await money(c.store.ledger);
       const done = await c.runAll(batch.batchId);
       expect(done).toMatchObject({ status: "completed_with_failures", succeededCount: 1, failedCount: 2 });
       const its = await c.items(batch.batchId);
@@ -427,6 +428,11 @@ for (const kind of stores) {
         [500, "PROCESSING_ERROR"],
         [500, "PROCESSING_ERROR"],
       ]);
+      // Not even JSON: still an outcome, not a throw.
+      const [first] = its;
+      const out = await runPayoutItem(batch, { ...first, parameters: "{not json" }, c.deps);
+      expect(out).toMatchObject({ status: "failed", httpStatus: 500, response: { outcome: "failed", error_code: "PROCESSING_ERROR", customer_transaction_id: null } });
+      await expectConserved(c, before);
     });
 
     it("the destination on the item wins over the default", async () => {

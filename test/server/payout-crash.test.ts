@@ -30,7 +30,7 @@ import { payoutPayoutId, payoutTransferId, payoutWalletId } from "../../src/core
 import type { BatchItemRecord } from "../../src/ports/batches.js";
 import type { Store } from "../../src/ports/store.js";
 import { tempDir } from "../helpers/gateway.js";
-import { ACH, CHECK, createPayoutBatch, money, payoutItem } from "../helpers/payout-batch.js";
+import { ACH, CHECK, money } from "../helpers/payout-batch.js";
 import { startServer, type RunningServer } from "../helpers/process.js";
 import { deleteRedisPrefix, describeRedis, REDIS_URL, uniquePrefix } from "../helpers/redis.js";
 
@@ -147,15 +147,23 @@ async function killMidBatch(opts: { dir: string; backend: Backend; first: Runnin
   const trBefore = (await store.ledger.getWallet(tw.walletId))!.balance;
   const baseEntries = await backend.entryCount();
 
-  const batch = await createPayoutBatch(
-    store.batches,
-    clientId,
-    Array.from({ length: N }, (_, i) => {
-      const s = spec(i);
-      return payoutItem(i, { user_id: recipientOf(i), amount: s.amount, rail: s.rail, destination: s.destination });
+  const c = creds.clients[0];
+  const submitted = await fetch(`${first.base}/v1/batches`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Basic ${Buffer.from(`${c.client_id}:${c.client_secret}`).toString("base64")}` },
+    body: JSON.stringify({
+      label: "payout crash",
+      customer_batch_id: "crash-run-1",
+      process: true,
+      items: Array.from({ length: N }, (_, i) => {
+        const s = spec(i);
+        return { type: "payout", user_id: recipientOf(i), amount: s.amount, currency: "USD", rail: s.rail, destination: s.destination, idempotency_key: `crash-${i}`, reference_id: `r${i}`, customer_transaction_id: `ctx-crash-${i}` };
+      }),
     }),
-  );
-  const id = batch.batchId;
+  });
+  const made = (await submitted.json()) as any;
+  expect(submitted.status, JSON.stringify(made).slice(0, 500)).toBe(202);
+  const id = made.id as string;
 
   // Kill while items' money has moved but their outcomes are not recorded: the journal holds more
   // entries than the recorded items can account for.
@@ -200,6 +208,7 @@ async function killMidBatch(opts: { dir: string; backend: Backend; first: Runnin
     const t = await payoutTransferId(sha, id, it.index);
     const p = await payoutPayoutId(sha, id, 1, it.index);
     expect(r.transfer_id).toBe(t);
+    expect(r.customer_transaction_id).toBe(`ctx-crash-${it.index}`);
     expect(r.payout_id).toBe(p);
     transferOf.set(t, it.index);
     payoutOf.set(p, it.index);
@@ -251,6 +260,22 @@ async function killMidBatch(opts: { dir: string; backend: Backend; first: Runnin
   expect((after.system["system:rail:ach"] ?? 0) - (before.system["system:rail:ach"] ?? 0)).toBe(sumCompleted);
   expect((after.system["system:payouts_in_flight"] ?? 0) - (before.system["system:payouts_in_flight"] ?? 0)).toBe(sumPending);
   expect(after.walletSum - before.walletSum).toBe(-(sumCompleted + sumPending));
+
+  // The client reads the same through the API.
+  const page = await fetch(`${s.base}/v1/batches/${id}/results?limit=10`, { headers: { authorization: `Basic ${Buffer.from(`${c.client_id}:${c.client_secret}`).toString("base64")}` } });
+  const results = (await page.json()) as any;
+  expect(results.data[8]).toMatchObject({
+    index: 8,
+    type: "payout",
+    customer_batch_id: "crash-run-1",
+    customer_transaction_id: "ctx-crash-8",
+    status: "failed",
+    http_status: 422,
+    response: { outcome: "retained_in_wallet", error_code: "RAIL_DECLINED", payout_status: "failed", transfer_id: await payoutTransferId(sha, id, 8) },
+  });
+  console.info(
+    `payout crash (${opts.frozenGap ? "SQLite" : "Redis"}): ${N} items; at the kill ${atKill.recorded} recorded, ${atKill.moved} journal entries written (at most ${MAX_ENTRIES_PER_ITEM * atKill.recorded} for the recorded items)`,
+  );
 
   // Fresh recipients: one wallet each, opened under the derived id.
   for (const u of fresh) {
