@@ -435,6 +435,58 @@ for (const kind of stores) {
       await expectConserved(c, before);
     });
 
+    it("through POST /v1/batches and the gateway's own runner: results, retry of a declined item", async () => {
+      const c = await setup();
+      const tr = await c.fundTreasury("USD", 1_000_00);
+      const trBefore = (await c.store.ledger.getWallet(tr.walletId))!.balance;
+      const before = await money(c.store.ledger);
+      const cl = c.g.creds.clients[0];
+      const auth = `Basic ${btoa(`${cl.client_id}:${cl.client_secret}`)}`;
+      const api = async (method: string, path: string, body?: unknown) => {
+        const res = await c.g.app.request(path, { method, headers: { authorization: auth, "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) });
+        return { status: res.status, body: (await res.json()) as any };
+      };
+      const u = c.g.creds.users[2];
+      c.g.services.background.start();
+      try {
+        const made = await api("POST", "/v1/batches", {
+          process: true,
+          items: [
+            { type: "payout", user_id: u.user_id, amount: "3.00", currency: "USD", rail: "paypal", destination: { email: "ada@example.com" }, idempotency_key: "k0" },
+            { type: "payout", user_id: u.user_id, amount: "4.13", currency: "USD", rail: "ach", destination: ACH, idempotency_key: "k1", customer_transaction_id: "inv-1" },
+          ],
+        });
+        expect(made.status, JSON.stringify(made.body)).toBe(202);
+        const id = made.body.id;
+        const ended = async () => {
+          for (let i = 0; i < 400; i++) {
+            const b = await api("GET", `/v1/batches/${id}`);
+            if (b.body.status !== "processing") return b.body;
+            await new Promise((r) => setTimeout(r, 25));
+          }
+          throw new Error("batch never ended");
+        };
+        expect(await ended()).toMatchObject({ status: "completed_with_failures", succeeded_count: 1, failed_count: 1 });
+        const results = (await api("GET", `/v1/batches/${id}/results`)).body.data;
+        expect(results[0]).toMatchObject({ type: "payout", status: "succeeded", http_status: 200, response: { outcome: "completed", payout_status: "completed", wallet_id: u.wallets[0].wallet_id } });
+        expect(results[1]).toMatchObject({ status: "failed", http_status: 422, customer_transaction_id: "inv-1", response: { outcome: "retained_in_wallet", error_code: "RAIL_DECLINED", customer_transaction_id: "inv-1" } });
+
+        const retry = await api("POST", `/v1/batches/${id}/retry`, { items: [0, 1] });
+        expect(retry.status).toBe(202);
+        expect(retry.body.items.map((x: any) => x.outcome)).toEqual(["ALREADY_COMPLETED", "RETRYING"]);
+        await ended();
+        const again = (await api("GET", `/v1/batches/${id}/results`)).body.data[1];
+        // The sandbox declines .13 again: a second payout, the same single transfer.
+        expect(again.attempts.map((a: any) => a.response.error_code)).toEqual(["RAIL_DECLINED", "RAIL_DECLINED"]);
+        expect(again.attempts[1].response.transfer_id).toBe(again.attempts[0].response.transfer_id);
+        expect(again.attempts[1].response.payout_id).not.toBe(again.attempts[0].response.payout_id);
+        expect((await c.store.ledger.getWallet(tr.walletId))!.balance).toBe(trBefore - 7_13);
+        await expectConserved(c, before);
+      } finally {
+        await c.g.services.background.stop();
+      }
+    });
+
     it("the destination on the item wins over the default", async () => {
       const c = await setup();
       await c.fundTreasury("USD", 1_000_00);
