@@ -328,20 +328,23 @@ for (const kind of stores) {
       const a = await c.newUser("crash-a");
       const b = await c.newUser("crash-b");
       const d = await c.newUser("crash-c");
+      const e = await c.newUser("crash-d");
       const batch = await c.batchOf([
         { user_id: a.userId, amount: "20.00" }, // dies after the transfer
         { user_id: b.userId, amount: "21.00" }, // dies after beginPayout (before the rail)
-        { user_id: d.userId, amount: "22.00" }, // dies after the rail answered, before settling
+        { user_id: d.userId, amount: "22.00" }, // dies after settling (before the outcome is recorded)
+        { user_id: e.userId, amount: "23.00" }, // dies after the rail answered, before settling
       ]);
       const before = await money(c.store.ledger);
       const trBefore = (await c.store.ledger.getWallet(tr.walletId))!.balance;
       const its = await c.items(batch.batchId);
-      const died = (step: keyof LedgerStore): LedgerStore =>
+      const died = (step: keyof LedgerStore, when: "before" | "after" = "after"): LedgerStore =>
         new Proxy(c.store.ledger, {
           get(target, prop, recv) {
             const v = Reflect.get(target, prop, recv);
             if (typeof v !== "function") return v;
             return async (...args: unknown[]) => {
+              if (prop === step && when === "before") throw new Error(`process died before ${String(step)}`);
               const out = await v.apply(target, args);
               if (prop === step) throw new Error(`process died after ${String(step)}`);
               return out;
@@ -352,31 +355,35 @@ for (const kind of stores) {
       const r0 = await runPayoutItem(batch, its[0], { ...c.deps, ledger: died("transfer") });
       const r1 = await runPayoutItem(batch, its[1], { ...c.deps, ledger: died("beginPayout") });
       const r2 = await runPayoutItem(batch, its[2], { ...c.deps, ledger: died("settlePayout") });
-      for (const r of [r0, r1, r2]) expect(r.response).toMatchObject({ outcome: "failed", error_code: "PROCESSING_ERROR" });
+      const r3 = await runPayoutItem(batch, its[3], { ...c.deps, ledger: died("settlePayout", "before") });
+      for (const r of [r0, r1, r2, r3]) expect(r.response).toMatchObject({ outcome: "failed", error_code: "PROCESSING_ERROR" });
       expect(r2.httpStatus).toBe(500);
-      const ids = await Promise.all([0, 1, 2].map(async (i) => ({ transfer: await payoutTransferId(sha, batch.batchId, i), payout: await payoutPayoutId(sha, batch.batchId, 1, i) })));
+      const ids = await Promise.all([0, 1, 2, 3].map(async (i) => ({ transfer: await payoutTransferId(sha, batch.batchId, i), payout: await payoutPayoutId(sha, batch.batchId, 1, i) })));
       expect(await c.store.ledger.getPayout(ids[0].payout)).toBeNull();
       expect((await c.store.ledger.getPayout(ids[1].payout))!.status).toBe("processing");
       expect((await c.store.ledger.getPayout(ids[2].payout))!.status).toBe("completed");
+      expect((await c.store.ledger.getPayout(ids[3].payout))!.status).toBe("processing");
+      expect(c.rail.sends.get(ids[3].payout)).toBe(1);
       expect((await c.items(batch.batchId)).every((it) => it.status === "pending")).toBe(true);
 
       // The restarted runner runs the same items (still pending, same attempt).
       const done = await c.runAll(batch.batchId);
-      expect(done).toMatchObject({ status: "completed", succeededCount: 3 });
+      expect(done).toMatchObject({ status: "completed", succeededCount: 4 });
       const after = await c.items(batch.batchId);
       for (const [i, it] of after.entries()) {
         expect(it.attempts).toHaveLength(1);
         expect(it.attempts[0].response).toMatchObject({ outcome: "completed", transfer_id: ids[i].transfer, payout_id: ids[i].payout, payout_status: "completed" });
         const walletId = (it.attempts[0].response as any).wallet_id;
-        const amount = [20_00, 21_00, 22_00][i];
+        const amount = [20_00, 21_00, 22_00, 23_00][i];
         expect(await c.entries(walletId)).toEqual([
           ["payment", amount, ids[i].transfer],
           ["payout", -amount, ids[i].payout],
         ]);
       }
-      expect((await c.store.ledger.getWallet(tr.walletId))!.balance).toBe(trBefore - 63_00);
-      // The rail: item 0 once, item 1 once (only after the restart), item 2 asked again by its id.
-      expect([0, 1, 2].map((i) => c.rail.sends.get(ids[i].payout))).toEqual([1, 1, 1]);
+      expect((await c.store.ledger.getWallet(tr.walletId))!.balance).toBe(trBefore - 86_00);
+      // The rail: items 0 and 1 once (after the restart), item 2 once (settled before it died), item
+      // 3 asked again with the same payout id (it answered, the settlement never happened).
+      expect([0, 1, 2, 3].map((i) => c.rail.sends.get(ids[i].payout))).toEqual([1, 1, 1, 2]);
       await expectConserved(c, before);
     });
 
