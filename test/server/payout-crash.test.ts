@@ -262,8 +262,11 @@ async function killMidBatch(opts: { dir: string; backend: Backend; first: Runnin
   expect(after.walletSum - before.walletSum).toBe(-(sumCompleted + sumPending));
 
   // The client reads the same through the API.
-  const page = await fetch(`${s.base}/v1/batches/${id}/results?limit=10`, { headers: { authorization: `Basic ${Buffer.from(`${c.client_id}:${c.client_secret}`).toString("base64")}` } });
-  const results = (await page.json()) as any;
+  // (Retried: the restarted server may listen on the killed one's port, whose pooled socket is dead.)
+  const results = await until("the results page", async () => {
+    const page = await fetch(`${s.base}/v1/batches/${id}/results?limit=10`, { headers: { authorization: `Basic ${Buffer.from(`${c.client_id}:${c.client_secret}`).toString("base64")}` } });
+    return page.ok ? ((await page.json()) as any) : null;
+  });
   expect(results.data[8]).toMatchObject({
     index: 8,
     type: "payout",
