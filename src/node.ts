@@ -14,7 +14,7 @@ import { serveMetrics } from "./adapters/node/metrics-server.js";
 import { nodePeer } from "./adapters/node/peer.js";
 import { createApp } from "./app.js";
 import { ConfigError, parseConfig } from "./config.js";
-import { type DemoCredentials, seedDemoData } from "./demo-data.js";
+import { type DemoCredentials, demoUsersOf, seedDemoData, seedDemoTreasury } from "./demo-data.js";
 
 async function main() {
   const config = parseConfig(process.env);
@@ -28,6 +28,10 @@ async function main() {
     writeFileSync(credsFile, JSON.stringify(creds, null, 2) + "\n", { mode: 0o600 });
   } else if (existsSync(credsFile)) {
     creds = JSON.parse(readFileSync(credsFile, "utf8")) as DemoCredentials;
+    // Idempotent: a store seeded before treasuries existed gets them; otherwise nothing changes.
+    await seedDemoTreasury(services.store, nodeHasher, { clientIds: creds.clients.map((c) => c.client_id), users: demoUsersOf(creds) }).catch((e: unknown) =>
+      services.logger.warn({ err: (e as Error).message }, "demo treasury not seeded"),
+    );
   }
 
 

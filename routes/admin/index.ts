@@ -14,6 +14,7 @@ import { registerAdminAudit } from "./audit.js";
 import { registerAdminClients } from "./clients.js";
 import { registerAdminTokens } from "./tokens.js";
 import { registerAdminUsers } from "./users.js";
+import { registerAdminTreasury } from "./treasury.js";
 import { registerAdminWallets } from "./wallets.js";
 
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;.*)?$/i;
@@ -24,7 +25,7 @@ function jsonBodiesOnly(): MiddlewareHandler<AppEnv> {
     const type = c.req.header("content-type");
     const length = c.req.header("content-length");
     const hasBody = type !== undefined || (length !== undefined && length !== "0") || c.req.header("transfer-encoding") !== undefined;
-    if (c.req.method === "POST" && hasBody && !(type && JSON_TYPE.test(type))) {
+    if ((c.req.method === "POST" || c.req.method === "PUT") && hasBody && !(type && JSON_TYPE.test(type))) {
       throw new GatewayError("unsupported_media_type", "The request body must be sent with Content-Type: application/json.");
     }
     await next();
@@ -38,5 +39,5 @@ export function registerAdmin<S extends Schema>(app: OpenAPIHono<AppEnv, S>) {
     description: "The operators' key, ADMIN_API_KEY. Without it configured, /admin/v1 answers 404.",
   });
   app.use("/admin/v1/*", adminAuth(), jsonBodiesOnly());
-  return registerAdminAudit(registerAdminWallets(registerAdminTokens(registerAdminUsers(registerAdminClients(app)))));
+  return registerAdminTreasury(registerAdminAudit(registerAdminWallets(registerAdminTokens(registerAdminUsers(registerAdminClients(app))))));
 }

@@ -14,6 +14,7 @@ import type { Clock, SecretHasher } from "../ports/runtime.js";
 import type { Store } from "../ports/store.js";
 import type { Funding, LedgerEntry } from "../ports/wallet-admin.js";
 import type { AuditRecord } from "../ports/audit.js";
+import { type DefaultDestination, isTreasuryHolder } from "../ports/treasury.js";
 import { GatewayError } from "./errors.js";
 import { newId } from "./ids.js";
 import { isSupportedCurrency, parseAmount } from "./money.js";
@@ -41,6 +42,21 @@ export function tokenStatus(t: TokenRecord, now: number): TokenStatus {
 }
 
 const field = (name: string) => ({ field: `body.${name}` });
+
+/** A treasury wallet as opened (or found) by the admin API, with the funding the request asked for. */
+export interface TreasuryOpenResult {
+  wallet: Wallet;
+  /** False when the client already had a treasury wallet in that currency (it is returned). */
+  opened: boolean;
+  funding: FundResult | null;
+}
+
+/** 422 treasury_holder_not_allowed for a `cli_` holder, saying why (`what`). */
+export function refuseTreasuryHolder(userId: string, what: string) {
+  if (isTreasuryHolder(userId)) {
+    throw new GatewayError("treasury_holder_not_allowed", `${userId} is a client's treasury holder: ${what}.`, undefined, { field: "param.user_id" });
+  }
+}
 
 export class AdminService {
   constructor(
@@ -103,6 +119,7 @@ export class AdminService {
 
   /** `expiresAt` (epoch ms) must be in the future; null for a token that does not expire. */
   async issueToken(userId: string, t: { scopes: string[]; expiresAt: number | null }, by?: AdminActor): Promise<{ token: TokenRecord; accessToken: string }> {
+    refuseTreasuryHolder(userId, "it gets no access tokens (its client acts with its client credentials)");
     await this.requireUser(userId);
     const now = this.clock.now();
     if (t.expiresAt !== null && t.expiresAt <= now) throw new GatewayError("invalid_body", "expires_at must be in the future.", undefined, field("expires_at"));
@@ -136,6 +153,7 @@ export class AdminService {
   }
 
   async openWallet(userId: string, currency: string, by?: AdminActor): Promise<Wallet> {
+    refuseTreasuryHolder(userId, "its wallets are opened through POST /admin/v1/clients/{client_id}/treasury-wallets");
     await this.requireUser(userId);
     if (!isSupportedCurrency(currency)) throw new GatewayError("invalid_body", `Currency ${currency} is not supported.`, undefined, field("currency"));
     const now = this.clock.now();
@@ -154,16 +172,69 @@ export class AdminService {
     const wallet = await this.requireWallet(walletId);
     const amount = parseAmount(f.amount, wallet.currency);
     if (!amount.ok) throw new GatewayError("invalid_body", `amount ${amount.reason}.`, undefined, field("amount"));
-    const out = await this.store.ledger.fundWallet({ fundingId, walletId, amount: amount.minor, currency: wallet.currency, reason: f.reason, createdAt: this.clock.now() });
+    return this.fund(wallet, { fundingId, minor: amount.minor, amount: f.amount, reason: f.reason, keyField: "idempotency_key" }, by);
+  }
+
+  /** Credits `wallet` once per funding id; a replay with another wallet, amount or reason is idempotency_key_reused. */
+  private async fund(wallet: Wallet, f: { fundingId: string; minor: number; amount: string; reason: string; keyField: string }, by?: AdminActor): Promise<FundResult> {
+    const { walletId } = wallet;
+    const out = await this.store.ledger.fundWallet({ fundingId: f.fundingId, walletId, amount: f.minor, currency: wallet.currency, reason: f.reason, createdAt: this.clock.now() });
     if (!out.ok) {
       if (out.reason === "wallet_frozen") throw new GatewayError("wallet_frozen", `Wallet ${walletId} is frozen; nothing was credited.`);
       throw new GatewayError(out.reason);
     }
-    if (out.replayed && (out.funding.walletId !== walletId || out.funding.amount !== amount.minor || out.funding.reason !== f.reason)) {
-      throw new GatewayError("idempotency_key_reused", "This idempotency_key already funded another wallet, amount or reason; nothing was credited.", undefined, field("idempotency_key"));
+    if (out.replayed && (out.funding.walletId !== walletId || out.funding.amount !== f.minor || out.funding.reason !== f.reason)) {
+      const name = f.keyField.split(".").pop();
+      throw new GatewayError("idempotency_key_reused", `This ${name} already funded another wallet, amount or reason; nothing was credited.`, undefined, field(f.keyField));
     }
-    if (!out.replayed) await this.audit(by, "wallet.fund", walletId, { funding_id: fundingId, amount: f.amount, currency: wallet.currency, reason: f.reason });
+    if (!out.replayed) await this.audit(by, "wallet.fund", walletId, { funding_id: f.fundingId, amount: f.amount, currency: wallet.currency, reason: f.reason });
     return { funding: out.funding, wallet: out.wallet, replayed: out.replayed };
+  }
+
+  /**
+   * Opens the client's treasury wallet in `currency` (or finds the one it has), then applies the
+   * funding when asked: once per funding id, whether the wallet was opened now or before. Every
+   * input is checked before anything is written.
+   */
+  async openTreasuryWallet(
+    clientId: number,
+    currency: string,
+    funding: { amount: string; fundingId: string; reason: string } | undefined,
+    by?: AdminActor,
+  ): Promise<TreasuryOpenResult> {
+    if (!(await this.store.clients.findClient(clientId))) throw new GatewayError("not_found", `No client ${clientId}.`);
+    if (!isSupportedCurrency(currency)) throw new GatewayError("invalid_body", `Currency ${currency} is not supported.`, undefined, field("currency"));
+    let minor = 0;
+    if (funding) {
+      const amount = parseAmount(funding.amount, currency);
+      if (!amount.ok) throw new GatewayError("invalid_body", `funding.amount ${amount.reason}.`, undefined, field("funding.amount"));
+      minor = amount.minor;
+    }
+    const now = this.clock.now();
+    const { wallet, opened } = await this.store.treasury.openTreasuryWallet(clientId, newId("wal", now), currency, now);
+    if (opened) await this.audit(by, "treasury.open", wallet.walletId, { client_id: clientId, currency });
+    if (!funding) return { wallet, opened, funding: null };
+    const funded = await this.fund(wallet, { fundingId: funding.fundingId, minor, amount: funding.amount, reason: funding.reason, keyField: "funding.funding_id" }, by);
+    return { wallet: funded.wallet, opened, funding: funded };
+  }
+
+  async listTreasuryWallets(clientId: number): Promise<Wallet[]> {
+    if (!(await this.store.clients.findClient(clientId))) throw new GatewayError("not_found", `No client ${clientId}.`);
+    return this.store.treasury.listTreasuryWallets(clientId);
+  }
+
+  /** Sets the user's default destination on `rail` (validated by the caller against the rail's shape). */
+  async setDestination(userId: string, rail: string, destination: Record<string, string>, by?: AdminActor): Promise<DefaultDestination> {
+    refuseTreasuryHolder(userId, "it is never a payout recipient");
+    const now = this.clock.now();
+    if (!(await this.store.treasury.setDefaultDestination(userId, rail, destination, now))) throw new GatewayError("not_found", `No user ${userId}.`);
+    await this.audit(by, "user.destination.set", userId, { rail });
+    return { rail, destination, updatedAt: now };
+  }
+
+  async listDestinations(userId: string): Promise<DefaultDestination[]> {
+    await this.requireUser(userId);
+    return this.store.treasury.listDefaultDestinations(userId);
   }
 
   async setFrozen(walletId: string, frozen: boolean, by?: AdminActor): Promise<Wallet> {

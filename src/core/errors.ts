@@ -44,6 +44,8 @@ export const ERROR_CATALOG = {
   payout_declined: { status: 422, errorCode: 3007, description: "The payout rail declined the payout." },
   rail_unavailable: { status: 503, errorCode: 3008, description: "The payout rail is unavailable; nothing was moved." },
   wallet_frozen: { status: 409, errorCode: 3009, description: "The wallet is frozen: it can neither send nor receive." },
+  invalid_destination: { status: 422, errorCode: 3010, description: "The payout rail is unknown, or the destination does not fit the rail's shape." },
+  treasury_holder_not_allowed: { status: 422, errorCode: 3011, description: "A client's treasury holder (cli_…) gets no tokens, no wallets by hand, and is never a payout recipient." },
 
   // 6xxx: asynchronous batches
   batch_not_processable: { status: 422, errorCode: 6001, description: "The batch is not building, is empty, or is over the item limit." },
