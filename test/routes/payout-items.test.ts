@@ -66,8 +66,9 @@ describe.each(kinds)("payout items in /v1/batches (%s)", (kind) => {
   it("creates a batch of payout and call items; results and views echo what the contract names", async () => {
     const g = await start(kind);
     const recipient = g.creds.users[1].user_id;
+    const first = payout(g, { amount: "10.5", customer_transaction_id: "inv-2026-001", reference_id: "r-0", metadata: { invoice: 1 } });
     const items = [
-      payout(g, { amount: "10.5", customer_transaction_id: "inv-2026-001", reference_id: "r-0", metadata: { invoice: 1 } }),
+      first,
       callItem(g),
       payout(g, { user_id: g.creds.users[2].user_id, rail: "ach", currency: "EUR", amount: "3", destination: { routing_number: "021000021", account_number: "12345678" } }),
     ];
@@ -107,7 +108,7 @@ describe.each(kinds)("payout items in /v1/batches (%s)", (kind) => {
 
     // Stored as the contract says: call "payout", no token, the recipient as the item's user.
     const stored = (await g.services.store.batches.listItems(id, { limit: 10 })).items;
-    expect(stored[0]).toMatchObject({ call: "payout", tokenHash: "", scopes: [], userId: recipient, customerTransactionId: "inv-2026-001", idempotencyKey: items[0].idempotency_key });
+    expect(stored[0]).toMatchObject({ call: "payout", tokenHash: "", scopes: [], userId: recipient, customerTransactionId: "inv-2026-001", idempotencyKey: first.idempotency_key });
     expect(stored[1]).toMatchObject({ call: "/user", customerTransactionId: null });
     expect((await g.services.store.batches.getBatch(id))!.customerBatchId).toBe("payroll:2026-03");
 
@@ -169,6 +170,12 @@ describe.each(kinds)("payout items in /v1/batches (%s)", (kind) => {
     expect(badCall.status).toBe(422);
     expect(badCall.body.error).toMatchObject({ code: "invalid_batch_item", details: { index: 1 } });
     expect(badCall.body.error.message).toContain('unknown field "extra"');
+    // "payout" is not a call a call item can name: only type "payout" makes a payout item, with its checks.
+    const forged = await req(g, "POST", `/v1/batches/${b.id}/items`, { items: [{ call: "payout", parameters: { user_id: g.creds.users[1].user_id, amount: "1.00", currency: "USD", rail: "paypal" } }] });
+    expect(forged.status).toBe(422);
+    expect(forged.body.error).toMatchObject({ code: "invalid_batch_item", details: { index: 1 } });
+    expect(forged.body.error.message).toContain('no call named "payout"');
+    expect((await req(g, "GET", `/v1/batches/${b.id}`)).body.total_count).toBe(1);
     // The refused create's idempotency key was not taken.
     const fixed = await req(g, "POST", "/v1/batches", { idempotency_key: "after-fix", items: [payout(g)] });
     expect(fixed.status).toBe(201);
