@@ -6,6 +6,7 @@
  * src/core/payout-items.ts): where an outcome is needed, it is recorded in the store as the payout
  * executor records one, and the runner's flush emits its event.
  */
+import { SandboxRail } from "../../src/adapters/rails/sandbox.js";
 import { afterEach, describe, expect, it } from "vitest";
 import { AsyncBatchRunner } from "../../src/core/async-batch-runner.js";
 import { terminalStatus } from "../../src/core/async-batches.js";
@@ -240,10 +241,13 @@ describe.each(kinds)("payout items in /v1/batches (%s)", (kind) => {
       store,
       batches: g.services.asyncBatches,
       engine: g.services.engine,
+      treasury: g.services.store.treasury,
+      ledger: g.services.store.ledger,
+      rails: new SandboxRail(),
       sha256Hex: (t) => g.services.auth.hash(t),
       clock: systemClock,
       logger: g.services.logger,
-      options: { concurrency: 1, ratePerClient: 100, sliceSize: 10 },
+      options: { concurrency: 1, ratePerClient: 100, sliceSize: 10, railTimeoutMs: 1000 },
     });
     await runner.flushEvents(id);
     const byId = new Map(seen.map((e) => [e.id, e]));
