@@ -6,7 +6,7 @@
  *
  * Tests on `main` share its state, so each uses its own demo users where money is involved:
  * users 0–3 for the general tests, 4–5 as untouched bystanders, 6–11 for the conservation burst,
- * 12–13 for asynchronous batches.
+ * 12–13 for asynchronous batches, 14–15 for mass payouts.
  */
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -22,7 +22,7 @@ type Json = any;
 type User = DemoCredentials["users"][number];
 type Client = DemoCredentials["clients"][number];
 
-const MAIN_USERS = 14;
+const MAIN_USERS = 16;
 /** The operator key both targets are configured with (GET /metrics, /admin/v1). */
 const ADMIN_KEY = "contract-admin-key-0123456789abcdef";
 const TIGHT = {
@@ -1128,6 +1128,88 @@ export function defineContractSuite(runtime: ContractRuntime, start: StartTarget
       for (const p of ["/v1/batches", "/v1/batches/{id}", "/v1/batches/{id}/items", "/v1/batches/{id}/process", "/v1/batches/{id}/results", "/v1/batches/{id}/retry", "/v1/batches/{id}/cancel"]) {
         expect(Object.keys(doc.body.paths)).toContain(p);
       }
+    });
+
+    it("pays out wallet-first from the client's treasury: outcomes, echoed customer ids, money conserved, retry only re-attempts the rail", async () => {
+      // Users 14 and 15 are this test's own; client 1's treasury is this test's (client 0 pays in other tests).
+      const client = main.creds.clients[1];
+      const auth = basicOf(client);
+      const [a, b] = [users()[14], users()[15]];
+      const tag = `${runtime}-${Date.now()}`;
+      const treasury = async () => {
+        const r = await v1("GET", "/v1/treasury/wallets", undefined, auth);
+        expect(r.res.status).toBe(200);
+        const usd = r.body.data.find((w: Json) => w.currency === "USD");
+        expect(usd).toMatchObject({ object: "treasury_wallet", status: "active" });
+        return usd;
+      };
+      const t0 = await treasury();
+      const before = await balances(main, [a, b]);
+      const item = (user: string, amount: string, rail: string, n: number) => ({
+        type: "payout",
+        user_id: user,
+        amount,
+        currency: "USD",
+        rail,
+        customer_transaction_id: `ctx-${tag}-${n}`,
+        idempotency_key: `po-${tag}-${n}`,
+      });
+      const items = [
+        item(a.user_id, "10.00", "ach", 0), // completed
+        item(a.user_id, "10.13", "ach", 1), // the sandbox rail declines: retained in a's wallet
+        item(b.user_id, "7.50", "check", 2), // a check stays pending
+        item("usr_nobody", "1.00", "ach", 3), // RECIPIENT_NOT_FOUND: nothing moves
+      ];
+      const created = await v1("POST", "/v1/batches", { customer_batch_id: `cbt-${tag}`, items, process: true }, auth);
+      expect(created.res.status, created.text).toBe(202);
+      expect(created.body.customer_batch_id).toBe(`cbt-${tag}`);
+      const id = created.body.id;
+      const settledBatch = async () => {
+        for (let i = 0; i < 300; i++) {
+          const r = await v1("GET", `/v1/batches/${id}`, undefined, auth);
+          if (r.body.status !== "processing") return r.body;
+          await new Promise((res) => setTimeout(res, 100));
+        }
+        throw new Error(`batch ${id} still processing`);
+      };
+      expect(await settledBatch()).toMatchObject({ status: "completed_with_failures", succeeded_count: 2, failed_count: 2 });
+      const results = (await v1("GET", `/v1/batches/${id}/results`, undefined, auth)).body.data;
+      expect(results.map((r: Json) => [r.type, r.customer_batch_id, r.customer_transaction_id, r.status, r.response.outcome, r.response.error_code])).toEqual([
+        ["payout", `cbt-${tag}`, `ctx-${tag}-0`, "succeeded", "completed", null],
+        ["payout", `cbt-${tag}`, `ctx-${tag}-1`, "failed", "retained_in_wallet", "RAIL_DECLINED"],
+        ["payout", `cbt-${tag}`, `ctx-${tag}-2`, "succeeded", "pending", null],
+        ["payout", `cbt-${tag}`, `ctx-${tag}-3`, "failed", "failed", "RECIPIENT_NOT_FOUND"],
+      ]);
+      // Paid into a's existing USD wallet (the oldest), then out to the rail.
+      expect(results[0].response.wallet_id).toBe(a.wallets[0].wallet_id);
+      const mid = await balances(main, [a, b]);
+      const [wa, wb] = [a.wallets[0].wallet_id, b.wallets[0].wallet_id];
+      expect(mid[wa]).toBe(before[wa] + 1013);
+      expect(mid[wb]).toBe(before[wb]);
+      expect(toMinor((await treasury()).balance)).toBe(toMinor(t0.balance) - 1000 - 1013 - 750);
+
+      // The treasury's ledger shows the three transfers, newest first, cursor-paged.
+      const page = await v1("GET", `/v1/treasury/wallets/${t0.id}/entries?limit=3`, undefined, auth);
+      expect(page.res.status).toBe(200);
+      expect(page.body.data.map((e: Json) => [e.kind, e.amount]).sort()).toEqual([["payment", "-10.00"], ["payment", "-10.13"], ["payment", "-7.50"]]);
+      expect(page.body.data.map((e: Json) => e.ref_id).sort()).toEqual([results[0].response.transfer_id, results[1].response.transfer_id, results[2].response.transfer_id].sort());
+      // Another client cannot read this treasury.
+      expect((await v1("GET", `/v1/treasury/wallets/${t0.id}/entries`, undefined, basicOf(main.creds.clients[0]))).res.status).toBe(404);
+
+      // A retry re-attempts the rail leg only: declined again, nothing credited again.
+      const retried = await v1("POST", `/v1/batches/${id}/retry`, { items: [1] }, auth);
+      expect(retried.res.status, retried.text).toBe(202);
+      expect(await settledBatch()).toMatchObject({ status: "completed_with_failures" });
+      const again = (await v1("GET", `/v1/batches/${id}/results`, undefined, auth)).body.data[1];
+      expect([again.attempt, again.response.outcome, again.response.transfer_id]).toEqual([2, "retained_in_wallet", results[1].response.transfer_id]);
+      expect(again.response.payout_id).not.toBe(results[1].response.payout_id);
+      expect(await balances(main, [a, b])).toEqual(mid);
+      expect(toMinor((await treasury()).balance)).toBe(toMinor(t0.balance) - 2763);
+
+      // A customer_transaction_id belongs to its batch: another batch reusing it is 409, nothing stored.
+      const reused = await v1("POST", "/v1/batches", { items: [{ ...item(a.user_id, "1.00", "ach", 0), idempotency_key: `po-${tag}-fresh` }] }, auth);
+      expect(reused.res.status).toBe(409);
+      expect(reused.body.error).toMatchObject({ code: "customer_transaction_id_in_use", details: { batch_id: id, batch_index: 0 } });
     });
 
     it("takes a request body over 1 MiB on /v1/batches while the classic surface keeps its 1 MiB limit", async () => {
