@@ -14,7 +14,7 @@ import type { Clock, SecretHasher } from "./ports/runtime.js";
 import type { Store } from "./ports/store.js";
 
 export interface DemoCredentials {
-  clients: { client_id: number; client_secret: string; treasury_wallets?: { wallet_id: string; currency: string; balance: string }[] }[];
+  clients: { client_id: number; client_secret: string }[];
   users: {
     user_id: string;
     access_token: string;
@@ -67,7 +67,7 @@ export async function seedDemoData(store: Store, hasher: SecretHasher, opts: See
     const { client, clientSecret } = await admin.createClient(`Demo client ${i + 1}`);
     creds.clients.push({ client_id: client.clientId, client_secret: clientSecret });
   }
-  await seedDemoTreasury(store, hasher, { clientIds: creds.clients.map((c) => c.client_id), users: [] }, clock, creds);
+  await seedDemoTreasury(store, hasher, { clientIds: creds.clients.map((c) => c.client_id), users: [] }, clock);
   const funding = formatAmount(DEMO_FUNDING_MINOR, "USD");
   for (let i = 0; i < opts.users; i++) {
     const n = String(i + 1).padStart(4, "0");
@@ -100,18 +100,15 @@ export async function seedDemoTreasury(
   hasher: SecretHasher,
   demo: { clientIds: number[]; users: { userId: string; n: string }[] },
   clock: Clock = { now: () => Date.now() },
-  creds?: DemoCredentials,
 ): Promise<void> {
   const admin = new AdminService(store, hasher, clock);
   for (const clientId of demo.clientIds) {
     if (!(await store.clients.findClient(clientId))) continue;
-    const { wallet } = await admin.openTreasuryWallet(clientId, "USD", {
+    await admin.openTreasuryWallet(clientId, "USD", {
       amount: formatAmount(DEMO_TREASURY_MINOR, "USD"),
       fundingId: demoTreasuryFundingId(clientId),
       reason: "demo seed: client treasury",
     });
-    const entry = creds?.clients.find((c) => c.client_id === clientId);
-    if (entry) entry.treasury_wallets = [{ wallet_id: wallet.walletId, currency: wallet.currency, balance: formatAmount(wallet.balance, wallet.currency) }];
   }
   for (const { userId, n } of demo.users) {
     if (!(await store.ledger.getUser(userId))) continue;

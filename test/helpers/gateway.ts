@@ -61,10 +61,14 @@ export async function makeGateway(opts: TestGatewayOptions = {}) {
     return { res, body: (await res.json()) as any };
   }
 
+  /** Every wallet's balance: the demo users' and the demo clients' treasury wallets. */
   async function balances(): Promise<Record<string, number>> {
     const out: Record<string, number> = {};
     for (const u of creds.users) {
       for (const w of await services.store.ledger.listWallets(u.user_id)) out[w.walletId] = w.balance;
+    }
+    for (const c of creds.clients) {
+      for (const w of await services.store.treasury.listTreasuryWallets(c.client_id)) out[w.walletId] = w.balance;
     }
     return out;
   }

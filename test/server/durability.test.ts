@@ -7,6 +7,7 @@ import Database from "better-sqlite3";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { DEMO_TREASURY_MINOR } from "../../src/demo-data.js";
 import { tempDir } from "../helpers/gateway.js";
 import { startServer, type RunningServer } from "../helpers/process.js";
 
@@ -46,7 +47,8 @@ describe("kill -9 during a payment load", () => {
     running.push(first);
     const creds = JSON.parse(readFileSync(join(dataDir, "demo-credentials.json"), "utf8"));
     const users = creds.users as { access_token: string; wallets: { wallet_id: string }[] }[];
-    const funded = users.length * 100_000;
+    // The demo users' wallets and the demo clients' treasuries.
+    const funded = users.length * 100_000 + creds.clients.length * DEMO_TREASURY_MINOR;
 
     const sent: Sent[] = [];
     let killed = false;

@@ -120,6 +120,30 @@ describeRedis("RedisStore", () => {
       }
     });
 
+    it("two stores on two connections: concurrent ensureUserWallet and openTreasuryWallet end with one wallet each", async () => {
+      const prefix = nextPrefix();
+      const s1 = new RedisStore({ redis: await connectRedis(REDIS_URL), prefix });
+      const s2 = new RedisStore({ redis: await connectRedis(REDIS_URL), prefix });
+      try {
+        await s1.ledger.createUser({ userId: "u1", email: "u1@example.com", firstName: "A", lastName: "B", createdAt: T });
+        // An older wallet in another currency: the script must look past it.
+        await s1.ledger.createWallet({ walletId: "w_eur", userId: "u1", currency: "EUR", createdAt: T }, 0);
+        const ensured = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? s1 : s2).treasury.ensureUserWallet("u1", "USD", `w_${i}`, T + i)));
+        expect(ensured.filter((r) => r!.opened)).toHaveLength(1);
+        expect(new Set(ensured.map((r) => r!.wallet.walletId)).size).toBe(1);
+        expect((await s2.ledger.listWallets("u1")).map((w) => w.currency).sort()).toEqual(["EUR", "USD"]);
+        const opened = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? s1 : s2).treasury.openTreasuryWallet(7, `t_${i}`, "USD", T + i)));
+        expect(opened.filter((r) => r.opened)).toHaveLength(1);
+        expect(await s1.treasury.listTreasuryWallets(7)).toEqual([opened.find((r) => r.opened)!.wallet]);
+        expect(await s2.ledger.listWallets("cli_7")).toHaveLength(1);
+        expect(await s1.ledger.audit()).toMatchObject({ walletBalanceSum: 0, entrySum: 0, mismatchedWallets: [] });
+      } finally {
+        await s1.close();
+        await s2.close();
+        await deleteRedisPrefix(prefix);
+      }
+    });
+
     it("the audit catches a balance or a running sum changed behind the ledger's back", async () => {
       await withStore(async (store, prefix) => {
         await seed(store, 1_000);
