@@ -113,8 +113,15 @@ export function isPayoutItem(it: Pick<BatchItemRecord, "call">): boolean {
 
 /** What a payout item's result and events echo of its request. */
 export function payoutEcho(it: BatchItemRecord) {
-  const p = JSON.parse(it.parameters) as PayoutParameters;
-  return { customer_transaction_id: it.customerTransactionId ?? p.customer_transaction_id, user_id: p.user_id, amount: p.amount, currency: p.currency, rail: p.rail };
+  // The submit side stores these parameters; a record that does not parse still renders (nulls).
+  let p: Partial<PayoutParameters> = {};
+  try {
+    const v = JSON.parse(it.parameters) as unknown;
+    if (v && typeof v === "object") p = v as Partial<PayoutParameters>;
+  } catch {
+    p = {};
+  }
+  return { customer_transaction_id: it.customerTransactionId ?? p.customer_transaction_id ?? null, user_id: p.user_id ?? null, amount: p.amount ?? null, currency: p.currency ?? null, rail: p.rail ?? null };
 }
 
 /** A payout attempt's outcome and error code, from its response (written by the payout executor). */
