@@ -10,6 +10,7 @@ import { formatBanner } from "./adapters/node/banner.js";
 import { nodeDocsAssets } from "./adapters/node/docs-assets.js";
 import { buildNodeServices } from "./adapters/node/gateway.js";
 import { nodeHasher } from "./adapters/node/hasher.js";
+import { lingerBeforeClose } from "./adapters/node/linger.js";
 import { serveMetrics } from "./adapters/node/metrics-server.js";
 import { nodePeer } from "./adapters/node/peer.js";
 import { createApp } from "./app.js";
@@ -40,6 +41,7 @@ async function main() {
     services.logger.info({ port: info.port, data_dir: config.DATA_DIR }, "listening");
     printBanner(info.port, credsFile, creds);
   });
+  lingerBeforeClose(server as import("node:http").Server);
   services.background.start();
 
   const metricsServer =
