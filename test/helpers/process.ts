@@ -59,7 +59,7 @@ export function runToExit(env: Record<string, string>, entry = "src/node.ts"): P
     let out = "";
     child.stdout.on("data", (d) => (out += d));
     child.stderr.on("data", (d) => (out += d));
-    const t = setTimeout(() => child.kill("SIGKILL"), 20_000);
+    const t = setTimeout(() => child.kill("SIGKILL"), 60_000);
     child.once("exit", (code) => {
       clearTimeout(t);
       resolve({ code, output: out });

@@ -147,18 +147,21 @@ describe("node server", () => {
     await srv.stop();
   });
 
-  it("stops at start with a message naming a bad variable", async () => {
-    const bad = await runToExit({ DATA_DIR: tempDir(), PORT: "not-a-port" });
+  it("stops at start with a message naming a bad variable", { timeout: 120_000 }, async () => {
+    // Four start-ups side by side: each is a tsx compile and a process start, slow on a busy machine.
+    const [bad, badUp, badRedis, deadRedis] = await Promise.all([
+      runToExit({ DATA_DIR: tempDir(), PORT: "not-a-port" }),
+      runToExit({ DATA_DIR: tempDir(), PORT: "18787", UPSTREAMS_FILE: "/nonexistent/upstreams.json" }),
+      runToExit({ DATA_DIR: tempDir(), PORT: "18787", STORE: "redis", REDIS_URL: "http://127.0.0.1:6379" }),
+      // Well formed but nothing listens there: still a start-up failure naming it, not a hang.
+      runToExit({ DATA_DIR: tempDir(), PORT: "18787", STORE: "redis", REDIS_URL: "redis://127.0.0.1:6399" }),
+    ]);
     expect(bad.code).toBe(1);
     expect(bad.output).toContain("PORT");
-    const badUp = await runToExit({ DATA_DIR: tempDir(), PORT: "18787", UPSTREAMS_FILE: "/nonexistent/upstreams.json" });
     expect(badUp.code).toBe(1);
     expect(badUp.output).toContain("UPSTREAMS_FILE");
-    const badRedis = await runToExit({ DATA_DIR: tempDir(), PORT: "18787", STORE: "redis", REDIS_URL: "http://127.0.0.1:6379" });
     expect(badRedis.code).toBe(1);
     expect(badRedis.output).toContain("REDIS_URL");
-    // Well formed but nothing listens there: still a start-up failure naming it, not a hang.
-    const deadRedis = await runToExit({ DATA_DIR: tempDir(), PORT: "18787", STORE: "redis", REDIS_URL: "redis://127.0.0.1:6399" });
     expect(deadRedis.code).toBe(1);
     expect(deadRedis.output).toContain("REDIS_URL");
   });

@@ -118,7 +118,7 @@ describe("npm run dev:worker", () => {
       expect(body.error_description).not.toContain("ftp"); // details stay in the logs
     }
     let logged: any;
-    for (let i = 0; i < 50 && !logged; i++) {
+    for (let i = 0; i < 300 && !logged; i++) {
       logged = worker
         .output()
         .split("\n")
