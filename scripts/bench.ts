@@ -16,6 +16,10 @@
  *      users (balances stay put), 1 × /payout/create of 0.13 USD (the sandbox rail declines it and
  *      the wallet is refunded: the whole payout path runs, and no money leaves).
  *   H  the bare Hono server: POST /echo with a small JSON body.
+ *   R  A's batch at a fixed offered rate (BENCH_RATE batches/s, open loop: requests are sent on
+ *      schedule whether or not earlier ones have answered, each latency counted from the instant
+ *      it was due, so a stall shows up in the figure). Its p99 is the latency figure to read:
+ *      closed-loop p99 at 32 connections is mostly queueing (32 batches always in flight).
  *
  * Every scenario is checked for correct answers before and after it is measured, and any non-2xx,
  * error or timeout during warm-up or measurement fails the run. Each scenario gets a warm-up,
@@ -39,6 +43,7 @@
  *   BENCH_SECONDS          measured seconds per scenario (default 10)
  *   BENCH_WARMUP_SECONDS   warm-up seconds per scenario (default 3; 0 skips it)
  *   BENCH_CONNECTIONS      autocannon connections (default 32)
+ *   BENCH_RATE             R's offered rate in batches/s (default 1000, i.e. 50,000 calls/s)
  *   BENCH_VERIFY_BODIES=1  also check every response body during the runs (costs client CPU,
  *                          which shares the machine with the server; off by default)
  *   BENCH_ENFORCE_TARGETS=1  exit 2 when a target is missed (default: report only)
@@ -53,6 +58,7 @@
  * only while running (or with BENCH_KEEP_DATA=1), data/. Only 127.0.0.1 (and Redis) is contacted.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { Agent, request as httpRequest } from "node:http";
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { freePort } from "./lib/local-worker.js";
@@ -129,8 +135,8 @@ const HIGH_LIMIT = "1000000000";
 const LOG_LEVEL = "warn";
 /** Targets per store. Embedded (SQLite): the issue's; Redis and the mixed batch: set from measurements (README). */
 const TARGETS = {
-  sqlite: { aCpuUs: 8, aCallsPerS: 100_000, aP99Ms: 10, ratio: 10, mCpuUs: 100 },
-  redis: { aCpuUs: 80, aCallsPerS: 10_000, aP99Ms: 400, ratio: 2.4, mCpuUs: 80 },
+  sqlite: { aCpuUs: 8, aCallsPerS: 100_000, aP99Ms: 10, ratio: 10, mCpuUs: 100, rP99Ms: 10 },
+  redis: { aCpuUs: 80, aCallsPerS: 10_000, aP99Ms: 400, ratio: 2.4, mCpuUs: 80, rP99Ms: 100 },
 } as const;
 /** --check fails when a ratio is more than this fraction below its baseline. */
 const CHECK_TOLERANCE = 0.2;
@@ -160,6 +166,8 @@ interface ScenarioFigures {
   server_cpu_us_per_call: number;
   server_rss_mb: number;
   server_rss_peak_mb: number;
+  /** R only: the offered rate (requests per second). */
+  offered_per_s?: number;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -295,8 +303,8 @@ function memoryMb(pid: number): { rss: number; peak: number } {
 // ---------------------------------------------------------------------------------------------
 // Scenarios.
 
-type ScenarioName = "A" | "B" | "M" | "H";
-const ALL_SCENARIOS: ScenarioName[] = ["A", "B", "M", "H"];
+type ScenarioName = "A" | "B" | "M" | "H" | "R";
+const ALL_SCENARIOS: ScenarioName[] = ["A", "B", "M", "H", "R"];
 
 interface Scenario {
   name: ScenarioName;
@@ -436,7 +444,114 @@ function scenarios(base: string, pid: number, bareBase: string, barePid: number,
     },
     bodyOk: (body) => body.includes('"ok":true'),
   };
-  return [a, b, m, h];
+  const r: Scenario = { ...a, name: "R", description: `A's batch at a fixed offered rate (open loop)` };
+  return [a, b, m, h, r];
+}
+
+interface RateResult {
+  offered: number;
+  sent: number;
+  ok: number;
+  failed: string[];
+  latencies: number[];
+  wall: number;
+}
+
+/**
+ * Open-loop load: `rate` requests per second, each sent when due (a 1 ms tick sends every request
+ * that has come due) on a keep-alive socket, whether or not earlier ones have answered. Latency
+ * is from the instant the request was due to the last byte of its answer.
+ */
+function runFixedRate(opts: CannonOptions, rate: number, seconds: number): Promise<RateResult> {
+  const url = new URL(opts.url);
+  const agent = new Agent({ keepAlive: true, maxSockets: 1024 });
+  const body = Buffer.from(opts.body ?? "");
+  const headers = { ...opts.headers, "content-length": String(body.length) };
+  const total = Math.round(rate * seconds);
+  const latencies: number[] = [];
+  const failed: string[] = [];
+  let sent = 0;
+  let answered = 0;
+  let ok = 0;
+  return new Promise((resolve) => {
+    const t0 = performance.now();
+    const finish = () => {
+      clearInterval(tick);
+      agent.destroy();
+      resolve({ offered: rate, sent, ok, failed, latencies, wall: (performance.now() - t0) / 1000 });
+    };
+    const answer = (dueAt: number, problem: string | null) => {
+      answered++;
+      if (problem === null) {
+        ok++;
+        latencies.push(performance.now() - dueAt);
+      } else if (failed.length < 20) failed.push(problem);
+      if (answered === total) finish();
+    };
+    const send = (dueAt: number) => {
+      const req = httpRequest({ host: url.hostname, port: url.port, path: url.pathname, method: opts.method ?? "POST", headers, agent, timeout: 30_000 }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => {
+          const text = Buffer.concat(chunks).toString("utf8");
+          answer(dueAt, res.statusCode === 200 && (!opts.verifyBody || opts.verifyBody(text)) ? null : `HTTP ${res.statusCode}: ${text.slice(0, 200)}`);
+        });
+        res.on("error", (e) => answer(dueAt, e.message));
+      });
+      req.on("timeout", () => req.destroy(new Error("timeout")));
+      req.on("error", (e) => answer(dueAt, e.message));
+      req.end(body);
+    };
+    const interval = 1000 / rate;
+    const tick = setInterval(() => {
+      const now = performance.now();
+      while (sent < total && t0 + sent * interval <= now) send(t0 + sent++ * interval);
+    }, 1);
+    if (total === 0) finish();
+  });
+}
+
+const percentile = (sorted: number[], p: number) => (sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]);
+
+async function measureRate(s: Scenario, rate: number, seconds: number, warmup: number, verifyBodies: boolean): Promise<ScenarioFigures> {
+  const opts: CannonOptions = { ...s.cannon, connections: 0, duration: seconds, ...(verifyBodies ? { verifyBody: s.bodyOk } : {}) };
+  const clean = (label: string, r: RateResult) => {
+    if (r.failed.length > 0 || r.ok !== r.sent) throw new BenchError(`${label}: ${r.sent - r.ok} of ${r.sent} requests failed (${r.failed.slice(0, 3).join("; ")})`);
+  };
+  log(`  ${s.name}: verify … ${await s.verify()}`);
+  if (warmup > 0) {
+    log(`  ${s.name}: warm-up ${warmup} s at ${fmt(rate)} batches/s …`);
+    clean(`${s.name} warm-up`, await runFixedRate(opts, rate, warmup));
+  }
+  log(`  ${s.name}: measuring ${seconds} s at ${fmt(rate)} batches/s …`);
+  const cpu0 = cpuSeconds(s.pid);
+  const r = await runFixedRate(opts, rate, seconds);
+  const cpu1 = cpuSeconds(s.pid);
+  const mem = memoryMb(s.pid);
+  clean(`${s.name} measured run`, r);
+  log(`  ${s.name}: verify again … ${await s.verify()}`);
+  const sorted = [...r.latencies].sort((x, y) => x - y);
+  const calls = r.ok * s.callsPerRequest;
+  const cpu = cpu1 - cpu0;
+  return {
+    name: s.name,
+    description: `${s.description}: ${fmt(rate)} batches/s offered (${fmt(rate * s.callsPerRequest)} calls/s)`,
+    calls_per_request: s.callsPerRequest,
+    measured_seconds: round(r.wall, 3),
+    requests: r.ok,
+    calls,
+    requests_per_s: round(r.ok / r.wall, 1),
+    calls_per_s: round(calls / r.wall, 1),
+    latency_p50_ms: round(percentile(sorted, 50), 2),
+    latency_p99_ms: round(percentile(sorted, 99), 2),
+    latency_mean_ms: round(sorted.reduce((x, y) => x + y, 0) / Math.max(1, sorted.length), 2),
+    server_cpu_s: round(cpu, 2),
+    server_cpu_utilisation: round(cpu / r.wall, 3),
+    server_cpu_us_per_call: round((cpu * 1e6) / calls, 2),
+    server_rss_mb: round(mem.rss, 1),
+    server_rss_peak_mb: round(mem.peak, 1),
+    offered_per_s: rate,
+  };
 }
 
 function runCannon(opts: CannonOptions): Promise<CannonResult> {
@@ -522,6 +637,13 @@ function printScenario(f: ScenarioFigures) {
   log(`  latency p50 / p99  ${f.latency_p50_ms} ms / ${f.latency_p99_ms} ms   (mean ${f.latency_mean_ms} ms, per HTTP request)`);
   log(`  server CPU/call    ${fmt(f.server_cpu_us_per_call, 2)} µs   (${f.server_cpu_s} s CPU, ${fmt(f.server_cpu_utilisation * 100, 0)}% of one core)`);
   log(`  server RSS         ${fmt(f.server_rss_mb, 1)} MB   (peak ${fmt(f.server_rss_peak_mb, 1)} MB)`);
+  if (f.offered_per_s !== undefined) {
+    if (f.requests_per_s < f.offered_per_s * 0.97) {
+      log(`  note: answered ${fmt(f.requests_per_s, 1)} of ${fmt(f.offered_per_s)} offered per second: the server (or the machine) could not keep up,`);
+      log(`        so this p99 is queueing behind the backlog`);
+    }
+    return;
+  }
   if (f.server_cpu_utilisation < 0.9) {
     log(`  note: the server used under 90% of a core, so it was not the only bottleneck (load generator or other processes);`);
     log(`        calls/s understates its capacity here, CPU/call is still valid`);
@@ -569,6 +691,7 @@ async function main(): Promise<number> {
   const seconds = envInt("BENCH_SECONDS", 10, 1, 3600);
   const warmup = envInt("BENCH_WARMUP_SECONDS", 3, 0, 600);
   const connections = envInt("BENCH_CONNECTIONS", 32, 1, 10_000);
+  const rate = envInt("BENCH_RATE", 1000, 1, 100_000);
   const verifyBodies = process.env.BENCH_VERIFY_BODIES === "1";
   const enforce = process.env.BENCH_ENFORCE_TARGETS === "1";
   keepData = process.env.BENCH_KEEP_DATA === "1";
@@ -625,11 +748,11 @@ async function main(): Promise<number> {
 
   const figures: Partial<Record<ScenarioName, ScenarioFigures>> = {};
   for (const s of scenarios(base, pid, bareBase, barePid, creds).filter((s) => only.includes(s.name))) {
-    figures[s.name] = await measure(s, seconds, warmup, connections, verifyBodies);
+    figures[s.name] = s.name === "R" ? await measureRate(s, rate, seconds, warmup, verifyBodies) : await measure(s, seconds, warmup, connections, verifyBodies);
   }
   for (const f of Object.values(figures)) printScenario(f);
   log(`\nLoad average after: ${loadavg().map((x) => x.toFixed(2)).join(" ")}`);
-  const { A: a, B: b, M: m, H: h } = figures;
+  const { A: a, B: b, M: m, H: h, R: rr } = figures;
 
   const t = TARGETS[store];
   const targets: Record<string, { target: string; value: number; met: boolean }> = {};
@@ -646,6 +769,7 @@ async function main(): Promise<number> {
     target("batch_p99_ms", `A: p99 latency at ${connections} connections`, a.latency_p99_ms, t.aP99Ms, true, " ms");
   }
   if (a && b) target("batch_vs_separate_calls_per_s", "A ÷ B calls/s (wall clock)", a.calls_per_s / b.calls_per_s, t.ratio, false, "×");
+  if (rr) target("fixed_rate_p99_ms", `R: p99 latency at ${fmt(rate)} batches/s offered`, rr.latency_p99_ms, t.rP99Ms, true, " ms");
   if (m) target("mixed_cpu_us_per_call", "M: mixed batch's server CPU per call", m.server_cpu_us_per_call, t.mCpuUs, true, " µs");
   if (a && b && h) {
     ratios = {
@@ -686,7 +810,7 @@ async function main(): Promise<number> {
     cpus: cpus().length,
     cpu_model: cpus()[0]?.model.trim() ?? null,
     clk_tck: CLK_TCK,
-    settings: { store, server_entry: entry, seconds, warmup_seconds: warmup, connections, verify_bodies: verifyBodies, users: USERS, log_level: LOG_LEVEL, server_node_args: extraNodeArgs },
+    settings: { store, server_entry: entry, seconds, warmup_seconds: warmup, connections, rate_batches_per_s: rate, verify_bodies: verifyBodies, users: USERS, log_level: LOG_LEVEL, server_node_args: extraNodeArgs },
     server_start_rss_mb: round(startMem.rss, 1),
     scenarios: figures,
     ratios,
@@ -696,7 +820,7 @@ async function main(): Promise<number> {
   log(`\nResults JSON: ${resultsFile}`);
   const part = (f: ScenarioFigures | undefined) => (f ? `${f.name} ${fmt(f.calls_per_s, 0)} calls/s ${f.server_cpu_us_per_call} µs CPU/call p99 ${f.latency_p99_ms} ms` : "");
   log(
-    `SUMMARY ${store} | ${[a, b, m, h].map(part).filter(Boolean).join(" | ")}` +
+    `SUMMARY ${store} | ${[a, b, m, h, rr].map(part).filter(Boolean).join(" | ")}` +
       (ratios ? ` | ratios cpu A/B ${fmt(ratios.batch_vs_separate, 2)}× H/A ${fmt(ratios.batch_vs_bare_hono, 2)}×` : "") +
       (a && b ? ` | wall A/B ${fmt(a.calls_per_s / b.calls_per_s, 2)}×` : ""),
   );

@@ -26,6 +26,7 @@ import type { HandlerLookup } from "./call-contract.js";
 import { describeZodError } from "./engine.js";
 import { GatewayError } from "./errors.js";
 import { newId } from "./ids.js";
+import { isoTime } from "./iso-time.js";
 
 /** From each batch status, the statuses it may move to. */
 export const BATCH_TRANSITIONS: Readonly<Record<BatchStatus, readonly BatchStatus[]>> = {
@@ -156,7 +157,7 @@ export function itemView(it: BatchItemRecord, includeRequest: boolean, batch: Pi
 }
 
 function iso(ms: number | null): string | null {
-  return ms === null ? null : new Date(ms).toISOString();
+  return ms === null ? null : isoTime(ms);
 }
 
 /** An item as the caller sends it: a call item or a payout item, checked here (src/core/batch-item-input.ts). */

@@ -57,7 +57,24 @@ export class Authenticator {
    * differs from the version the cache was filled under, the cache is emptied first.
    */
   async session(): Promise<AuthSession> {
-    const version = await this.tokens.credentialsVersion();
+    return this.sessionAt(await this.tokens.credentialsVersion());
+  }
+
+  /** Whether sessionSync() can answer (the token store reads its version synchronously). */
+  get hasSyncSession(): boolean {
+    return this.tokens.credentialsVersionSync !== undefined;
+  }
+
+  /**
+   * session() without a promise, for a store that reads its version synchronously (check
+   * hasSyncSession first); throws what the store's read throws. Called inside a read snapshot,
+   * the version and the token reads after it share one transaction.
+   */
+  sessionSync(): AuthSession {
+    return this.sessionAt(this.tokens.credentialsVersionSync!());
+  }
+
+  private sessionAt(version: string | null): AuthSession {
     if (version !== this.cacheVersion) {
       this.cache.clear();
       this.cacheVersion = version;

@@ -419,9 +419,10 @@ export class BatchEngine {
         this.armBurst(burst, batch);
       };
 
-      const admitAll = (admittedUnder: AuthSession | undefined) => {
+      /** Admits every call; true when all were admitted synchronously (pump() is then the caller's). */
+      const admitAll = (admittedUnder: AuthSession | undefined): boolean => {
         session = admittedUnder;
-        if (ended) return;
+        if (ended) return false;
         let waiting = 0;
         const admit = (i: number, a: Admission) => {
           if ("result" in a) settle(i, a.result);
@@ -446,10 +447,36 @@ export class BatchEngine {
             admit(i, a);
           }
         }
-        if (waiting === 0 && !ended) pump();
+        return waiting === 0 && !ended;
       };
       if (n === 0) return end();
-      this.deps.auth.session().then(admitAll, () => admitAll(undefined));
+      const auth = this.deps.auth;
+      if (auth.hasSyncSession) {
+        // The version is read inside the admission's read snapshot (the same transaction as any
+        // token read after it), without a promise. Handlers start after the snapshot ends: a
+        // writing handler never runs inside a read transaction.
+        let ready = false;
+        let admittedOnce = false;
+        const readAndAdmit = () => {
+          admittedOnce = true;
+          let s: AuthSession | undefined;
+          try {
+            s = auth.sessionSync();
+          } catch {
+            s = undefined;
+          }
+          ready = admitAll(s);
+        };
+        this.inSnapshot(ctx, readAndAdmit);
+        // The snapshot could not begin: read and admit without it.
+        if (!admittedOnce) readAndAdmit();
+        if (ready) pump();
+      } else {
+        auth.session().then(
+          (s) => admitAll(s) && pump(),
+          () => admitAll(undefined) && pump(),
+        );
+      }
     });
   }
 
@@ -666,16 +693,26 @@ export class BatchEngine {
     burst.running.push(run);
     burst.pending++;
     let settled: Promise<CallResult>;
+    // The result is delivered in the same reaction that builds it: no further promise per call.
+    // (Anonymous arrows: tsx's keepNames wraps only named functions, and a class field would be one per call.)
     try {
       settled = a.handler.run(a.params, run).then(
-        (value): CallResult => ({ call: call.call, reference_id: call.reference_id ?? null, status: 200, response: value }),
-        (e: unknown) => this.errorResult(call, e, ctx),
+        (value) => {
+          const r: CallResult = { call: call.call, reference_id: call.reference_id ?? null, status: 200, response: value };
+          run.complete(r);
+          return r;
+        },
+        (e: unknown) => {
+          const r = this.errorResult(call, e, ctx);
+          run.complete(r);
+          return r;
+        },
       );
     } catch (e) {
       settled = Promise.resolve(this.errorResult(call, e, ctx));
+      settled.then((r) => run.complete(r));
     }
     run.settled = settled;
-    settled.then(run.complete);
     if (!shared) this.armBurst(burst, batch);
     return settled;
   }
@@ -755,13 +792,13 @@ class HandlerRun implements CallContext, Running {
     this.complete(code === "call_timeout" ? this.engine.timeoutFailure(this.call) : failure(this.call, "batch_deadline_exceeded"));
   }
 
-  /** Delivers the call's result once (bound: handed to settled.then). */
-  readonly complete = (r: CallResult): void => {
+  /** Delivers the call's result once: the handler's own, or its timeout's or deadline's. */
+  complete(r: CallResult): void {
     if (this.done) return;
     this.done = true;
     if (--this.burst.pending === 0) clearTimeout(this.burst.timer);
     this.deliver(this.index, r, true, this.settled);
-  };
+  }
 }
 
 /** An outcome for a call whose handler did not run. */

@@ -6,6 +6,15 @@
 
 const CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
+/** Random bytes per id. */
+const RANDOM_BYTES = 16;
+/**
+ * Random bytes are drawn 1 KiB at a time and each byte is used once: one getRandomValues call per
+ * 64 ids. Filled on first use (Workers allow no random values at module load).
+ */
+const pool = new Uint8Array(1024);
+let used = pool.length;
+
 /** A prefixed, time-ordered id such as `pay_01JD3...` (26 Crockford base32 characters). */
 export function newId(prefix: string, now: number = Date.now()): string {
   let time = "";
@@ -14,8 +23,12 @@ export function newId(prefix: string, now: number = Date.now()): string {
     time = CROCKFORD[t % 32] + time;
     t = Math.floor(t / 32);
   }
-  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  if (used + RANDOM_BYTES > pool.length) {
+    crypto.getRandomValues(pool);
+    used = 0;
+  }
   let rand = "";
-  for (let i = 0; i < 16; i++) rand += CROCKFORD[bytes[i] & 31];
+  for (let i = used; i < used + RANDOM_BYTES; i++) rand += CROCKFORD[pool[i] & 31];
+  used += RANDOM_BYTES;
   return `${prefix}_${time}${rand}`;
 }

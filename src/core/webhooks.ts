@@ -22,6 +22,7 @@ import type { Clock, Logger } from "../ports/runtime.js";
 import type { AttemptPage, AttemptResult, WebhookEndpointRecord, WebhookMessageRecord, WebhookStore } from "../ports/webhooks.js";
 import { GatewayError } from "./errors.js";
 import { newId } from "./ids.js";
+import { isoTime } from "./iso-time.js";
 import type { SecretBox } from "./secret-box.js";
 import { checkWebhookUrl } from "./url-guard.js";
 import { newWebhookSecret, signWebhook } from "./webhook-signing.js";
@@ -74,7 +75,7 @@ export function wantsEvent(e: WebhookEndpointRecord, type: EventType): boolean {
 
 /** The delivered body: `{type, timestamp, data}`. */
 export function messageBody(event: GatewayEvent): string {
-  return JSON.stringify({ type: event.type, timestamp: new Date(event.createdAt).toISOString(), data: event.data });
+  return JSON.stringify({ type: event.type, timestamp: isoTime(event.createdAt), data: event.data });
 }
 
 /** Retry-After as a delay in ms (seconds or an HTTP date), or null. */

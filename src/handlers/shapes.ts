@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { GatewayError } from "../core/errors.js";
+import { isoTime } from "../core/iso-time.js";
 import { formatAmount, isSupportedCurrency, parseAmount } from "../core/money.js";
 import type { Payment, Payout, User, Wallet } from "../ports/ledger.js";
 
@@ -36,7 +37,7 @@ export const amountParam = z
   .string({ error: (iss) => (iss.input === undefined ? "is required" : 'must be a decimal string such as "10.00", not a number') })
   .max(32, "is too long for an amount");
 
-const iso = (ms: number) => new Date(ms).toISOString();
+const iso = isoTime;
 
 /*
  * Response schemas: the views below are typed by them (so a view cannot drift from its schema),

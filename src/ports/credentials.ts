@@ -58,4 +58,9 @@ export interface TokenStore {
    * equals the one read before the cached records were read.
    */
   credentialsVersion(): Promise<string | null>;
+  /**
+   * The same value read synchronously, offered only by stores that can (SQL): inside a read
+   * snapshot it is read in the same transaction as the reads after it.
+   */
+  credentialsVersionSync?(): string | null;
 }

@@ -126,6 +126,7 @@ export function defineStoreContract(name: string, factory: StoreFactory): void {
         await store.tokens.createToken(t);
         const v1 = await store.tokens.credentialsVersion();
         expect(v1).not.toBeNull();
+        if (store.tokens.credentialsVersionSync) expect(store.tokens.credentialsVersionSync()).toBe(v1);
         expect(v1).not.toBe(v0);
         // Reading changes nothing.
         await store.tokens.findToken(t.tokenHash);
@@ -140,6 +141,8 @@ export function defineStoreContract(name: string, factory: StoreFactory): void {
         expect(await store.tokens.findToken(t.tokenHash)).toMatchObject({ ...t, expiresAt: T0 + 5000, revoked: true, revokedAt: T0 + 6000 });
         const v3 = await store.tokens.credentialsVersion();
         expect([v0, v1, v2]).not.toContain(v3);
+        // A store that also reads the version synchronously gives the same value.
+        if (store.tokens.credentialsVersionSync) expect(store.tokens.credentialsVersionSync()).toBe(v3);
 
         // An unknown token: false, nothing changes, the version stays.
         expect(await store.tokens.revokeToken("5".repeat(64), T0)).toBe(false);

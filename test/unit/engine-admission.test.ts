@@ -3,7 +3,7 @@
  * principal checked per call, and a read snapshot that fails to begin or to end costs no call
  * and charges none twice. Real SQLite (:memory:), real limiter, real registry.
  */
-import { describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { nodeHasher } from "../../src/adapters/node/hasher.js";
 import { memoryRateLimiter } from "../../src/adapters/rate-limit/flexible.js";
@@ -14,12 +14,23 @@ import { BatchEngine, type CallRequest } from "../../src/core/engine.js";
 import { defineHandler } from "../../src/core/call-contract.js";
 import { HandlerRegistry } from "../../src/handlers/registry.js";
 import { SandboxRail } from "../../src/adapters/rails/sandbox.js";
+import type { TokenStore } from "../../src/ports/credentials.js";
 import type { Logger } from "../../src/ports/runtime.js";
 
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
 
+/** Whether the engine reads the credentials version synchronously (SQL) or only through a promise (as on Redis). */
+type VersionRead = "sync" | "async";
+let versionRead: VersionRead = "sync";
+
 async function setup(readSnapshot?: <T>(fn: () => T) => T) {
   const store = new SqlStore(openBetterSqlite({ filename: ":memory:" }));
+  const { credentialsVersionSync: _sync, ...asyncOnly } = store.tokens;
+  const tokens: TokenStore = versionRead === "sync" ? store.tokens : asyncOnly;
+  /** What happened inside the engine's read snapshots: version reads and handler starts. */
+  let inSnapshot = false;
+  const events: string[] = [];
+  const snapshot = readSnapshot ?? ((fn) => store.readSnapshot(fn));
   const clock = { now: () => Date.now() };
   await store.ledger.createUser({ userId: "usr_a", email: "a@example.com", firstName: "A", lastName: "A", createdAt: 1 });
   await store.tokens.createToken({ tokenHash: String(nodeHasher.sha256Hex("tok_a")), userId: "usr_a", scopes: ["user:read"], expiresAt: null, revoked: false, createdAt: 1 });
@@ -35,25 +46,59 @@ async function setup(readSnapshot?: <T>(fn: () => T) => T) {
         return { user: ctx.principal!.userId, n: p.n };
       },
     }),
+  ).register(
+    defineHandler({
+      name: "/test/write",
+      summary: "a handler that writes: records whether it started inside a read snapshot",
+      auth: "user",
+      scope: "user:read",
+      schema: z.strictObject({}),
+      async run() {
+        events.push(inSnapshot ? "writer started in a snapshot" : "writer started outside");
+        return {};
+      },
+    }),
   );
   const limiter = memoryRateLimiter("token", 1000, 60);
   const engine = new BatchEngine({
     handlers: registry,
-    auth: new Authenticator(store.clients, store.tokens, nodeHasher, clock),
+    auth: new Authenticator(
+      store.clients,
+      {
+        ...tokens,
+        ...(tokens.credentialsVersionSync
+          ? { credentialsVersionSync: () => (events.push(inSnapshot ? "version read in a snapshot" : "version read outside"), store.tokens.credentialsVersionSync!()) }
+          : {}),
+      },
+      nodeHasher,
+      clock,
+    ),
     tokenLimiter: limiter,
     services: { ledger: store.ledger, rails: new SandboxRail(), clock, fetch },
     inflight: { concurrency: 100 },
-    readSnapshot: readSnapshot ?? ((fn) => store.readSnapshot(fn)),
+    readSnapshot: <T>(fn: () => T): T => {
+      const outer = inSnapshot;
+      inSnapshot = true;
+      try {
+        return snapshot(fn);
+      } finally {
+        inSnapshot = outer;
+      }
+    },
     options: { batchConcurrency: 4, callTimeoutMs: 5000, batchDeadlineMs: 10_000 },
   });
   const remaining = () => limiter.consumeSync!(String(nodeHasher.sha256Hex("tok_a")), 0).remaining;
-  return { engine, store, remaining };
+  return { engine, store, remaining, events };
 }
 
 const calls = (k: number, token = "tok_a"): CallRequest[] => Array.from({ length: k }, (_, n) => ({ call: "/test/me", authorization: token, reference_id: `r${n}`, parameters: { n } }));
 const run = (engine: BatchEngine, c: CallRequest[]) => engine.runBatch(c, { requestId: "req_t", logger: silent });
 
-describe("batch admission", () => {
+describe.each(["sync", "async"] as const)("batch admission (credentials version read %s)", (mode) => {
+  beforeEach(() => {
+    versionRead = mode;
+  });
+
   it("charges each call to its token once, in order, with its own principal and parameters", async () => {
     const { engine, remaining } = await setup();
     const before = remaining();
@@ -84,5 +129,25 @@ describe("batch admission", () => {
     const out = await run(engine, calls(9));
     expect(out.map((r) => r.response)).toEqual(Array.from({ length: 9 }, (_, n) => ({ user: "usr_a", n })));
     expect(before - remaining()).toBe(9);
+  });
+
+  it("starts a writing handler outside any read snapshot; a synchronous version read happens inside the admission's", async () => {
+    const { engine, events } = await setup();
+    // A first batch fills the principal cache, so the next one is admitted synchronously.
+    await run(engine, calls(1));
+    events.length = 0;
+    const out = await run(engine, [...calls(3), { call: "/test/write", authorization: "tok_a", reference_id: "w", parameters: {} }, ...calls(2)]);
+    expect(out.map((r) => r.status)).toEqual(Array(6).fill(200));
+    expect(events).toContain("writer started outside");
+    expect(events).not.toContain("writer started in a snapshot");
+    expect(events.filter((e) => e.startsWith("version read"))).toEqual(mode === "sync" ? ["version read in a snapshot"] : []);
+  });
+
+  it("stops a token revoked between two batches at the next batch", async () => {
+    const { engine, store } = await setup();
+    expect((await run(engine, calls(3))).map((r) => r.status)).toEqual([200, 200, 200]);
+    expect(await store.tokens.revokeToken(String(nodeHasher.sha256Hex("tok_a")), Date.now())).toBe(true);
+    const out = await run(engine, calls(3));
+    expect(out.map((r) => r.response)).toEqual(Array(3).fill(expect.objectContaining({ error: "invalid_token" })));
   });
 });

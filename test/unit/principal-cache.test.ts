@@ -96,6 +96,30 @@ describe("principal cache", () => {
     expect(reads()).toBe(2);
   });
 
+  it("sessionSync reads the version without a promise and is as exact as session()", async () => {
+    const { auth, other, hash, reads } = await setup();
+    expect(auth.hasSyncSession).toBe(true);
+    const s1 = auth.sessionSync();
+    expect(s1.version).toBe((await auth.session()).version);
+    await auth.principalFor(hash, s1);
+    expect(auth.principalFor(hash, auth.sessionSync())).toMatchObject({ userId: "usr_a" });
+    expect(reads()).toBe(1);
+    // Revoked by another connection: the next synchronous session sees it.
+    expect(await other.tokens.revokeToken(hash, T0)).toBe(true);
+    await invalid(() => auth.principalFor(hash, auth.sessionSync()));
+  });
+
+  it("has no synchronous session over a token store without a synchronous version read", async () => {
+    const { hash } = await setup();
+    const file = join(tempDir("batchgate-cache-"), "db.sqlite");
+    const store = new SqlStore(openBetterSqlite({ filename: file }));
+    stores.push(store);
+    const { credentialsVersionSync: _sync, ...asyncOnly } = store.tokens;
+    const auth = new Authenticator(store.clients, asyncOnly, nodeHasher, { now: () => T0 });
+    expect(auth.hasSyncSession).toBe(false);
+    await invalid(async () => auth.principalFor(hash, await auth.session()));
+  });
+
   it("reads the store on every call without a session, and never caches an invalid token", async () => {
     const { auth, hash, reads } = await setup();
     await auth.principalFor(hash);

@@ -27,11 +27,22 @@ export function openBetterSqlite(opts: BetterSqliteOptions): SqlDriver {
     }
     return s;
   };
+  // Statements in raw mode (rows as arrays) are separate objects: raw() changes the statement.
+  const rawCache = new Map<string, Database.Statement>();
+  const prepRaw = (sql: string) => {
+    let s = rawCache.get(sql);
+    if (!s) {
+      s = db.prepare(sql).raw(true);
+      rawCache.set(sql, s);
+    }
+    return s;
+  };
   return {
     exec: (sql) => void db.exec(sql),
     run: (sql, params = []) => prep(sql).run(...(params as SqlValue[])).changes,
     get: (sql, params = []) => prep(sql).get(...(params as SqlValue[])) as never,
     all: (sql, params = []) => prep(sql).all(...(params as SqlValue[])) as never,
+    values: (sql, params = []) => prepRaw(sql).get(...(params as SqlValue[])) as SqlValue[] | undefined,
     transaction: (fn) => db.transaction(fn).immediate(),
     // Cached BEGIN/COMMIT statements: db.transaction(fn) builds a new wrapper per call. Inside
     // another transaction the reads already share it.

@@ -14,6 +14,8 @@ export interface SqlDriver {
   run(sql: string, params?: readonly SqlValue[]): number;
   get<T = SqlRow>(sql: string, params?: readonly SqlValue[]): T | undefined;
   all<T = SqlRow>(sql: string, params?: readonly SqlValue[]): T[];
+  /** The first row's column values in SELECT order (no row object); optional: get() otherwise. */
+  values?(sql: string, params?: readonly SqlValue[]): SqlValue[] | undefined;
   /** Runs fn in one transaction: committed if it returns, rolled back if it throws. */
   transaction<T>(fn: () => T): T;
   /** Runs fn in one read (deferred) transaction: its reads see one snapshot. fn must not write. */

@@ -133,7 +133,7 @@ export class SqlStore implements Store {
     createClient: async (c: ClientRecord) => {
       this.db.run(SQL.insertClient, valuesOf(clientRecord.to(c), clientRecord.fields));
     },
-    findClient: async (clientId: number): Promise<ClientRecord | null> => this.one(SQL.client, [clientId], clientRecord.from),
+    findClient: async (clientId: number): Promise<ClientRecord | null> => this.one(SQL.client, [clientId], clientRecord),
   };
 
   readonly tokens = {
@@ -143,17 +143,15 @@ export class SqlStore implements Store {
         this.db.run(SQL.insertToken, valuesOf(tokenRecord.to(t), tokenRecord.fields));
         this.db.run(SQL.bumpCredentialsVersion);
       }),
-    findToken: async (tokenHash: string): Promise<TokenRecord | null> => this.one(SQL.token, [tokenHash], tokenRecord.from),
+    findToken: async (tokenHash: string): Promise<TokenRecord | null> => this.one(SQL.token, [tokenHash], tokenRecord),
     expireToken: async (tokenHash: string, at: number): Promise<boolean> =>
       this.tx(() => {
         if (this.db.run("UPDATE tokens SET expires_at = ? WHERE token_hash = ?", [at, tokenHash]) !== 1) return false;
         this.db.run(SQL.bumpCredentialsVersion);
         return true;
       }),
-    credentialsVersion: async (): Promise<string | null> => {
-      const r = this.db.get<{ v: string | null }>(SQL.credentialsVersion);
-      return r?.v == null ? null : String(r.v);
-    },
+    credentialsVersion: async (): Promise<string | null> => this.credentialsVersionNow(),
+    credentialsVersionSync: (): string | null => this.credentialsVersionNow(),
   };
 
   readSnapshot<T>(fn: () => T): T {
@@ -208,7 +206,7 @@ export class SqlStore implements Store {
     createUser: async (u: User) => {
       this.db.run(SQL.insertUser, valuesOf(userRecord.to(u), userRecord.fields));
     },
-    getUser: async (userId: string): Promise<User | null> => this.one(SQL.user, [userId], userRecord.from),
+    getUser: async (userId: string): Promise<User | null> => this.one(SQL.user, [userId], userRecord),
     createWallet: async (w: Omit<Wallet, "balance">, funding: number): Promise<Wallet> =>
       this.tx(() => {
         assertMinorUnits(funding, true);
@@ -321,25 +319,41 @@ export class SqlStore implements Store {
     this.db.close();
   }
 
-  private one<T>(sql: string, params: SqlValue[], from: (f: Fields) => T): T | null {
-    const r = this.db.get<Fields>(sql, params);
-    return r ? from(r) : null;
+  private credentialsVersionNow(): string | null {
+    const r = this.db.get<{ v: string | null }>(SQL.credentialsVersion);
+    return r?.v == null ? null : String(r.v);
+  }
+
+  /**
+   * One record by a `SELECT` of its fields in their order (SQL.*). Read as column values where the
+   * driver offers them (no row object built by the driver), else as a row.
+   */
+  private one<T>(sql: string, params: SqlValue[], rec: { fields: readonly string[]; from: (f: Fields) => T }): T | null {
+    if (!this.db.values) {
+      const r = this.db.get<Fields>(sql, params);
+      return r ? rec.from(r) : null;
+    }
+    const v = this.db.values(sql, params);
+    if (!v) return null;
+    const f: Fields = {};
+    for (let i = 0; i < rec.fields.length; i++) f[rec.fields[i]] = v[i];
+    return rec.from(f);
   }
 
   private walletRow(walletId: string): Wallet | null {
-    return this.one(SQL.wallet, [walletId], walletRecord.from);
+    return this.one(SQL.wallet, [walletId], walletRecord);
   }
 
   private paymentRow(paymentId: string): Payment | null {
-    return this.one(SQL.payment, [paymentId], paymentRecord.from);
+    return this.one(SQL.payment, [paymentId], paymentRecord);
   }
 
   private payoutRow(payoutId: string): Payout | null {
-    return this.one(SQL.payout, [payoutId], payoutRecord.from);
+    return this.one(SQL.payout, [payoutId], payoutRecord);
   }
 
   private idemRow(scope: string, key: string): IdempotencyRecord | null {
-    return this.one(SQL.idem, [scope, key], idempotencyRecord.from);
+    return this.one(SQL.idem, [scope, key], idempotencyRecord);
   }
 
   private writeIdem(scope: string, key: string, rec: IdempotencyRecord) {
