@@ -73,7 +73,7 @@ export const batchKeyOf = (sha256: string) => `csv:${sha256.slice(0, 40)}`;
 /** The item idempotency key of a row without one: from its customer_transaction_id. */
 export const itemKeyOf = (customerTransactionId: string) => `ctx:${customerTransactionId}`;
 
-const newlines = (s: string) => s.split("\n").length - 1;
+const lineBreaks = (s: string) => s.match(/\r\n|\n|\r/g)?.length ?? 0;
 
 /**
  * Reads and checks a payouts CSV. Never throws on content: every problem is in `problems` (and
@@ -85,16 +85,23 @@ export function readPayoutsCsv(content: string | Uint8Array, opts: { maxRows?: n
   const sha256 = createHash("sha256").update(bytes).digest("hex");
   const empty = (problems: RowProblem[]): PayoutFile => ({ header: [], rows: [], problems, sha256, retryOf: null });
 
-  let records: { record: string[]; info: { lines: number } }[];
+  let parsed: { record: string[]; raw: string }[];
   try {
-    records = parse(bytes.toString("utf8"), { bom: true, info: true, relax_column_count: true, skip_empty_lines: true }) as never;
+    parsed = parse(bytes.toString("utf8"), { bom: true, raw: true, relax_column_count: true, skip_empty_lines: true }) as never;
   } catch (e) {
     const err = e as Error & { lines?: number };
     return empty([{ line: err.lines ?? 1, column: "", message: `not readable as CSV: ${err.message}` }]);
   }
+  // Line numbers from the raw text (a record's raw text begins with the empty lines skipped before it).
+  let nextLine = 1;
+  const withLines = parsed.map((r) => {
+    const line = nextLine + lineBreaks(/^(?:\r\n|\n|\r)*/.exec(r.raw)![0]);
+    nextLine += lineBreaks(r.raw);
+    return { record: r.record, line };
+  });
   // A row of empty cells (a spreadsheet's trailing ",,,") is no row.
-  records = records.filter((r) => r.record.some((c) => c.trim() !== ""));
-  const lineOf = (r: { record: string[]; info: { lines: number } }) => r.info.lines - r.record.reduce((n, c) => n + newlines(c), 0);
+  const records = withLines.filter((r) => r.record.some((c) => c.trim() !== ""));
+  const lineOf = (r: { line: number }) => r.line;
   if (records.length === 0) {
     return empty([{ line: 1, column: "", message: `the file is empty: expected a header row (${REQUIRED_COLUMNS.join(",")},…) and at least one payout row` }]);
   }
@@ -196,8 +203,10 @@ export function readPayoutsCsv(content: string | Uint8Array, opts: { maxRows?: n
 
     const key = cells.idempotency_key || (ctx ? itemKeyOf(ctx) : "");
     if (key.length > 255) bad("idempotency_key", "must be at most 255 characters");
-    else if (key && keyLines.has(key)) bad("idempotency_key", `${key} is also the key of line ${keyLines.get(key)}`);
-    else if (key) keyLines.set(key, line);
+    else if (key && keyLines.has(key)) {
+      // A derived key repeats only with its customer_transaction_id, which is reported already.
+      if (cells.idempotency_key) bad("idempotency_key", `${key} is also the key of line ${keyLines.get(key)}`);
+    } else if (key) keyLines.set(key, line);
 
     const referenceId = cells.reference_id ?? "";
     if (referenceId.length > 255) bad("reference_id", "must be at most 255 characters");
