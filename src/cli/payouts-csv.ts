@@ -167,6 +167,7 @@ export function readPayoutsCsv(content: string | Uint8Array, opts: { maxRows?: n
       if (!parsed.ok) bad("amount", parsed.reason);
       else amount = formatAmount(parsed.minor, currency);
     } else if (!/^\d{1,16}(\.\d+)?$/.test(amount)) bad("amount", 'must be a positive decimal string such as "10.00"');
+    else if (!/[1-9]/.test(amount)) bad("amount", "must be greater than zero");
 
     const rail = cells.rail!;
     const railOk = (PAYOUT_RAILS as readonly string[]).includes(rail);
