@@ -87,6 +87,7 @@ describe("payouts CSV: every problem, with its line", () => {
       `${U2},5.00,USD`, // 11: too few fields
       `${U2},10000000001.00,USD,ach,a-11,,`, // 12: too large
       `,,,,a-12,,`, // 13: required cells empty
+      `${U2},0.00,EURO,ach,a-13,,`, // 14: zero with a bad currency
     ];
     const f = readPayoutsCsv(`${HEADER}\n${rows.join("\n")}\n`);
     expect(f.rows).toEqual([]);
@@ -110,6 +111,8 @@ describe("payouts CSV: every problem, with its line", () => {
       "line 13: currency: is required",
       "line 13: amount: is required",
       "line 13: rail: is required",
+      "line 14: currency: must be an ISO 4217 code such as USD",
+      "line 14: amount: must be greater than zero",
     ]);
   });
 
