@@ -53,6 +53,8 @@ interface Batch extends BatchCounts {
 
 const TERMINAL = new Set(["completed", "completed_with_failures", "failed", "cancelled", "expired"]);
 const OUTCOME_ORDER = ["completed", "pending", "retained_in_wallet", "failed", "cancelled"];
+/** Polls in a row that may fail (gateway unreachable or 5xx) before --wait gives up (exit 3). */
+const POLL_MISSES = 10;
 /** The server's default ASYNC_BATCH_MAX_BODY_BYTES. */
 const MAX_BODY_BYTES = 10 * 1024 * 1024;
 const BATCH_FIELDS = ["id", "status", "customer_batch_id", "label", "total_count", "succeeded_count", "failed_count", "cancelled_count", "pending_count", "percent_done", "submitted_at", "completed_at", "created_at"];
@@ -138,8 +140,19 @@ export function registerPayouts(program: Command, io: PayoutsIo, start: (work: (
   const waitFor = async (api: ApiClient, batchId: string, pollMs: number, since: { at: number; done: number }): Promise<Batch> => {
     const view = new ProgressView(io.progress ?? { isTTY: false, write: (s) => io.err(s) }, Date.now, since);
     try {
+      let misses = 0;
       for (;;) {
-        const b = await api.get<Batch>(`/v1/batches/${batchId}`);
+        let b: Batch;
+        try {
+          b = await api.get<Batch>(`/v1/batches/${batchId}`);
+          misses = 0;
+        } catch (e) {
+          // The batch runs on without us: ride out a short outage or restart of the gateway.
+          const transient = e instanceof ApiError && (e.status === 0 || e.status >= 500);
+          if (!transient || ++misses > POLL_MISSES) throw e;
+          await sleep(pollMs);
+          continue;
+        }
         view.update(b);
         if (TERMINAL.has(b.status)) return b;
         await sleep(pollMs);
@@ -193,7 +206,8 @@ export function registerPayouts(program: Command, io: PayoutsIo, start: (work: (
     if (e instanceof ApiError && typeof e.details?.index === "number" && rows[e.details.index]) {
       const row = rows[e.details.index]!;
       const field = typeof e.details.field === "string" ? e.details.field.split(".")[0] : /customer_transaction_id/.test(e.code) ? "customer_transaction_id" : /idempotency_key/.test(e.code) ? "idempotency_key" : "";
-      const message = e.message.replace(/^(items\[\d+\]|Item \d+):\s*/, "");
+      let message = e.message.replace(/^(items\[\d+\]|Item \d+):\s*/, "");
+      if (field && message.startsWith(`${field}: `)) message = message.slice(field.length + 2);
       throw new ExitWith(EXIT.refused, `error: ${e.code}: nothing was submitted\nline ${row.line}: ${field ? `${field}: ` : ""}${message}${e.requestId ? ` (request ${e.requestId})` : ""}`);
     }
     throw e;

@@ -372,3 +372,43 @@ describe("payouts commands without a gateway", () => {
     expect(t.calls).toEqual(["http://127.0.0.1:9/v1/batches/batch_01ABC"]);
   });
 });
+
+describe("payouts submit --wait across a gateway outage", () => {
+  it("keeps polling through failed polls (503, refused) and ends with the batch's summary", async () => {
+    const { createServer } = await import("node:http");
+    const batch = (status: string, pending: number) => ({ id: "batch_01OUTAGE", object: "batch", status, customer_batch_id: "cbt_x", label: "x", idempotency_key: "csv:x", total_count: 1, succeeded_count: 1 - pending, failed_count: 0, cancelled_count: 0, pending_count: pending, percent_done: pending ? 0 : 100 });
+    // A stand-in gateway on loopback: the batch answers 503 between its states.
+    const answers = [() => [503, { error: { code: "store_unavailable", message: "down", request_id: "req_1" } }], () => [200, batch("processing", 1)], () => [503, { error: { code: "store_unavailable", message: "down", request_id: "req_2" } }], () => [200, batch("completed", 0)]];
+    let polls = 0;
+    const server = createServer((req, res) => {
+      const send = (status: number, body: unknown) => res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
+      req.resume();
+      req.on("end", () => {
+        if (req.method === "POST") return send(202, batch("processing", 1));
+        if (req.url!.includes("/results")) return send(200, { object: "list", has_more: false, data: [{ index: 0, status: "succeeded", amount: "1.00", currency: "USD", reference_id: null, idempotency_key: "ctx:o-1", response: { outcome: "completed" } }] });
+        const [status, body] = answers[Math.min(polls++, answers.length - 1)]!() as [number, unknown];
+        send(status, body);
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const dir = mkdtempSync(join(tmpdir(), "cli-outage-"));
+      const path = join(dir, "o.csv");
+      writeFileSync(path, `user_id,amount,currency,rail,customer_transaction_id\n${U1},1.00,USD,ach,o-1\n`);
+      const out: string[] = [];
+      const err: string[] = [];
+      const code = await run(["node", "batchgate", "payouts", "submit", path, "--wait", "--poll-ms", "1"], {
+        out: (s) => out.push(s),
+        err: (s) => err.push(s),
+        env: { BATCHGATE_URL: `http://127.0.0.1:${port}`, BATCHGATE_CLIENT_ID: "1", BATCHGATE_CLIENT_SECRET: "cs_x" },
+      });
+      expect(code, err.join("")).toBe(0);
+      expect(polls).toBe(4);
+      expect(out.join("")).toContain("batch batch_01OUTAGE completed");
+      expect(out.join("")).toContain("no failed items");
+    } finally {
+      server.close();
+    }
+  });
+});
