@@ -53,7 +53,7 @@ interface Batch extends BatchCounts {
 
 const TERMINAL = new Set(["completed", "completed_with_failures", "failed", "cancelled", "expired"]);
 const OUTCOME_ORDER = ["completed", "pending", "retained_in_wallet", "failed", "cancelled"];
-/** Polls in a row that may fail (gateway unreachable or 5xx) before --wait gives up (exit 3). */
+/** Failed polls in a row (gateway unreachable or 5xx) at which --wait gives up (exit 3). */
 const POLL_MISSES = 10;
 /** The server's default ASYNC_BATCH_MAX_BODY_BYTES. */
 const MAX_BODY_BYTES = 10 * 1024 * 1024;
@@ -149,7 +149,7 @@ export function registerPayouts(program: Command, io: PayoutsIo, start: (work: (
         } catch (e) {
           // The batch runs on without us: ride out a short outage or restart of the gateway.
           const transient = e instanceof ApiError && (e.status === 0 || e.status >= 500);
-          if (!transient || ++misses > POLL_MISSES) throw e;
+          if (!transient || ++misses >= POLL_MISSES) throw e;
           await sleep(pollMs);
           continue;
         }
