@@ -10,6 +10,8 @@ export class ApiError extends Error {
     readonly code: string,
     message: string,
     readonly requestId: string | null,
+    /** The v1 error's `details` (e.g. `{index, field}`), when it had any. */
+    readonly details: Record<string, unknown> | null = null,
   ) {
     super(message);
     this.name = "ApiError";
@@ -43,7 +45,16 @@ export class ApiClient {
     return this.request<T>("POST", path, body, headers);
   }
 
+  /** As post, with the answer's HTTP status (e.g. 201 created vs 200 an existing batch). */
+  postWithStatus<T>(path: string, body: unknown = {}): Promise<{ status: number; body: T }> {
+    return this.exchange<T>("POST", path, body);
+  }
+
   private async request<T>(method: string, path: string, body?: unknown, extra: Record<string, string> = {}): Promise<T> {
+    return (await this.exchange<T>(method, path, body, extra)).body;
+  }
+
+  private async exchange<T>(method: string, path: string, body?: unknown, extra: Record<string, string> = {}): Promise<{ status: number; body: T }> {
     const headers: Record<string, string> = { accept: "application/json", ...extra };
     if (this.opts.bearer) headers.authorization = `Bearer ${this.opts.bearer}`;
     if (this.opts.basic) headers.authorization = `Basic ${btoa(`${this.opts.basic.clientId}:${this.opts.basic.clientSecret}`)}`;
@@ -62,13 +73,14 @@ export class ApiClient {
       throw new ApiError(res.status, "invalid_response", `${method} ${path} answered ${res.status} with a body that is not JSON.`, res.headers.get("x-request-id"));
     }
     if (!res.ok) {
-      const err = (parsed as { error?: { code?: string; message?: string; request_id?: string } } | null)?.error;
+      const err = (parsed as { error?: { code?: string; message?: string; request_id?: string; details?: Record<string, unknown> } } | null)?.error;
       if (err && typeof err === "object") {
-        throw new ApiError(res.status, err.code ?? "error", err.message ?? `HTTP ${res.status}`, err.request_id ?? res.headers.get("x-request-id"));
+        const details = err.details && typeof err.details === "object" ? err.details : null;
+        throw new ApiError(res.status, err.code ?? "error", err.message ?? `HTTP ${res.status}`, err.request_id ?? res.headers.get("x-request-id"), details);
       }
       const classic = parsed as { error?: string; error_description?: string; request_id?: string } | null;
       throw new ApiError(res.status, typeof classic?.error === "string" ? classic.error : "error", classic?.error_description ?? `HTTP ${res.status}`, classic?.request_id ?? null);
     }
-    return parsed as T;
+    return { status: res.status, body: parsed as T };
   }
 }

@@ -4,30 +4,29 @@
  * by default, `--json` for scripts. The admin key comes from BATCHGATE_ADMIN_KEY, the gateway's
  * address from `--url` (default BATCHGATE_URL, else http://127.0.0.1:8787).
  *
- * Exit codes: 0 done; 1 the gateway refused the request (4xx: bad input, not found, ...);
- * 2 the command line itself is wrong (unknown command, missing argument, bad option, no key);
- * 3 the gateway could not be reached or failed (5xx).
+ * `batchgate payouts …` (src/cli/payouts.ts) is the API client's side: mass payouts from a CSV.
+ *
+ * Exit codes (src/cli/exit.ts): 0 done; 1 the gateway refused the request (4xx: bad input, not
+ * found, ...) or a payouts file has bad rows; 2 the command line itself is wrong (unknown command,
+ * missing argument, bad option, no key); 3 the gateway could not be reached or failed (5xx);
+ * 4 a waited-for payout batch ended with items not paid.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { ApiClient, ApiError } from "./api.js";
+import { EXIT, ExitWith, UsageError } from "./exit.js";
 import { record, type Row, table } from "./format.js";
+import { type PayoutsIo, registerPayouts } from "./payouts.js";
 
-export const EXIT = { ok: 0, refused: 1, usage: 2, unavailable: 3 } as const;
+export { EXIT };
 
-interface Io {
-  out: (s: string) => void;
-  err: (s: string) => void;
-  env: Record<string, string | undefined>;
-  fetch?: typeof fetch;
-}
+type Io = PayoutsIo;
 
 const defaultIo: Io = {
   out: (s) => process.stdout.write(s.endsWith("\n") ? s : `${s}\n`),
   err: (s) => process.stderr.write(s.endsWith("\n") ? s : `${s}\n`),
   env: process.env,
+  progress: process.stderr,
 };
-
-class UsageError extends Error {}
 
 interface List<T = Row> {
   data: T[];
@@ -48,7 +47,7 @@ const scopesArg = (v: string) => v.split(/[,\s]+/).filter(Boolean);
 /** Runs the CLI with `argv` (as process.argv); resolves to the exit code. */
 export async function run(argv: string[], io: Io = defaultIo): Promise<number> {
   const program = new Command("batchgate")
-    .description("Operate a Batchgate gateway: clients, users, tokens and wallets through the admin API.")
+    .description("Operate a Batchgate gateway: clients, users, tokens and wallets through the admin API; mass payouts from a CSV as an API client.")
     .option("--url <url>", "the gateway's base URL", io.env.BATCHGATE_URL ?? "http://127.0.0.1:8787")
     .option("--json", "print the API's JSON instead of tables")
     .showHelpAfterError()
@@ -226,6 +225,10 @@ export async function run(argv: string[], io: Io = defaultIo): Promise<number> {
       ),
     );
 
+  registerPayouts(program, io, (work) => {
+    pending = work();
+  });
+
   try {
     await program.parseAsync(argv);
     if (pending) await pending;
@@ -234,6 +237,10 @@ export async function run(argv: string[], io: Io = defaultIo): Promise<number> {
     if (e instanceof CommanderError) {
       // --help and --version are exits with code 0.
       return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    if (e instanceof ExitWith) {
+      if (e.message) io.err(e.message);
+      return e.code;
     }
     if (e instanceof UsageError) {
       io.err(`error: ${e.message}`);
