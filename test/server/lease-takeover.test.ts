@@ -70,7 +70,14 @@ describeRedis("idempotency lease after kill -9", () => {
     }).then(async (r) => ({ status: r.status, replayed: r.headers.get("idempotent-replayed"), body: (await r.json()) as any, at: Date.now() }));
 
   async function lockedUntil(): Promise<number> {
-    const [, keys] = await admin.scan("0", "MATCH", `{${prefix}}:v1:idem:*`, "COUNT", 1000);
+    // SCAN answers a page at a time and a page may hold none of the matches: follow the cursor.
+    const keys: string[] = [];
+    let cursor = "0";
+    do {
+      const [next, page] = await admin.scan(cursor, "MATCH", `{${prefix}}:v1:idem:*`, "COUNT", 1000);
+      keys.push(...page);
+      cursor = next;
+    } while (cursor !== "0");
     expect(keys).toHaveLength(1);
     return Number(await admin.hget(keys[0], "lockedUntil"));
   }
