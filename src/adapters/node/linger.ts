@@ -14,15 +14,12 @@ type ClosingSocket = Socket & { destroySoon?: () => void };
 
 export function lingerBeforeClose(server: Server, lingerMs = 2000): void {
   server.on("connection", (socket: ClosingSocket) => {
-    if (typeof socket.destroySoon !== "function") return;
+    const destroySoon = socket.destroySoon;
+    if (typeof destroySoon !== "function") return;
     // Node's HTTP server calls destroySoon() after the last answer on a connection.
     socket.destroySoon = function lingeringDestroy(this: ClosingSocket) {
-      if (this.destroyed) return;
-      if (this.readableEnded) {
-        this.end();
-        this.once("finish", () => this.destroy());
-        return;
-      }
+      // Nothing more can arrive: Node's own end-then-destroy.
+      if (this.destroyed || this.readableEnded) return destroySoon.call(this);
       const timer = setTimeout(() => this.destroy(), lingerMs);
       timer.unref();
       this.once("close", () => clearTimeout(timer));
