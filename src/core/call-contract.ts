@@ -7,7 +7,7 @@
 import type { ZodType } from "zod";
 import type { RailProvider } from "../ports/rails.js";
 import type { Clock, Logger } from "../ports/runtime.js";
-import type { LedgerStore } from "../ports/ledger.js";
+import type { LedgerReadsSync, LedgerStore } from "../ports/ledger.js";
 
 export const SCOPES = [
   "user:read",
@@ -41,6 +41,12 @@ export interface CallServices {
   fetch: typeof fetch;
 }
 
+/** What a synchronous read-only call (HandlerDef.runSync) gets. */
+export interface SyncCallContext {
+  principal: Principal | null;
+  reads: LedgerReadsSync;
+}
+
 export interface CallContext {
   principal: Principal | null;
   /** The raw access token, given only to `forward` handlers. */
@@ -72,6 +78,12 @@ export interface HandlerDef<P = unknown, R = unknown> {
    */
   readOnly?: boolean;
   run(params: P, ctx: CallContext): Promise<R>;
+  /**
+   * run() answered synchronously, for a read-only call, from the same records: used when the store
+   * offers synchronous reads (LedgerStore.sync). The engine then runs the call inline, inside the
+   * batch's read snapshot, with no promise and no timer; what it throws is its result, as for run().
+   */
+  runSync?(params: P, ctx: SyncCallContext): R;
   /**
    * Undoes a successful run (`result` is what run returned) when a later call of an atomic batch
    * fails; throws a GatewayError when it cannot (that error is reported beside the call's result).

@@ -294,9 +294,8 @@ export class BatchEngine {
           queueMicrotask(pump);
         }
       };
-      /** Starts admitted call i (its in-flight slot already taken). */
+      /** Starts admitted call i (its in-flight slot and its place in the batch already taken). */
       const startOne = (i: number, burst: Burst) => {
-        active++;
         started[i] = true;
         if (startedAt) startedAt[i] = performance.now();
         const ref = ctx.batchRef ? effectRef(this.hash, { batchRef: ctx.batchRef, index: i }) : undefined;
@@ -381,42 +380,85 @@ export class BatchEngine {
         }
         startWave();
       };
+      /** True while the first wave starts inside the admission's read snapshot. */
+      let inAdmission = false;
+      /** That first wave's writers and burst: started and armed once the snapshot has ended. */
+      let deferredWave: { burst: Burst; writers: number[] } | undefined;
+      /** Runs call i to its end now, inside the current read snapshot (its slot stays held for the next call). */
+      const runInline = (i: number, a: Admitted) => {
+        started[i] = true;
+        if (startedAt) startedAt[i] = performance.now();
+        heldSlot = true;
+        settle(i, this.runInline(calls[i], a, ctx));
+      };
       const startWave = () => {
         wave++;
         const burst: Burst = { running: [], pending: 0, timer: undefined };
-        // Read-only handlers start inside one read snapshot: their first reads share a transaction.
-        const readers: number[] = [];
-        while (active < batchConcurrency && !waitingForSlot) {
-          while (next < n && admitted[next] === undefined) next++;
-          if (next >= n) break;
-          if (heldSlot) heldSlot = false;
-          else if (!this.inflight.tryAcquire()) {
-            waitingForSlot = true;
-            this.inflight.wait(() => {
-              waitingForSlot = false;
-              heldSlot = true;
-              pump();
-            });
-            break;
+        // Writing handlers start after the read snapshot has ended: never inside a read transaction.
+        const writers: number[] = [];
+        const fill = () => {
+          while (active < batchConcurrency && !waitingForSlot) {
+            while (next < n && admitted[next] === undefined) next++;
+            if (next >= n) break;
+            if (heldSlot) heldSlot = false;
+            else if (!this.inflight.tryAcquire()) {
+              waitingForSlot = true;
+              this.inflight.wait(() => {
+                waitingForSlot = false;
+                heldSlot = true;
+                pump();
+              });
+              break;
+            }
+            const i = next++;
+            const a = admitted[i]!;
+            // A read-only call the store can answer synchronously runs to its end here, so its
+            // place in the batch is free again at once; the others count until they finish.
+            if (a.handler.readOnly && this.canRunInline(a, calls[i])) runInline(i, a);
+            else {
+              active++;
+              if (a.handler.readOnly) startOne(i, burst);
+              else writers.push(i);
+            }
           }
-          const i = next++;
-          if (admitted[i]!.handler.readOnly) readers.push(i);
-          else startOne(i, burst);
+        };
+        if (inAdmission) {
+          fill();
+          deferredWave = { burst, writers };
+          return;
         }
+        if (readerAhead()) {
+          // Read-only handlers start inside one read snapshot: their first reads share a transaction.
+          let filled = false;
+          this.inSnapshot(ctx, () => {
+            filled = true;
+            fill();
+          });
+          // The snapshot could not begin: start the calls without it.
+          if (!filled) fill();
+        } else {
+          fill();
+        }
+        endWave(burst, writers);
+      };
+      /** Whether a call not yet started is read-only (worth a read snapshot). */
+      const readerAhead = () => {
+        for (let j = next; j < n; j++) if (admitted[j]?.handler.readOnly) return true;
+        return false;
+      };
+      /** After a wave's read snapshot: a held place goes back, the writers start, the timer is armed. */
+      const endWave = (burst: Burst, writers: number[]) => {
         if (heldSlot) {
           heldSlot = false;
           this.inflight.release();
         }
-        if (readers.length === 1) startOne(readers[0], burst);
-        else if (readers.length > 1) {
-          let k = 0;
-          this.inSnapshot(ctx, () => {
-            while (k < readers.length) startOne(readers[k++], burst);
-          });
-          // The snapshot could not begin: start the rest without it.
-          while (k < readers.length) startOne(readers[k++], burst);
-        }
+        for (const i of writers) startOne(i, burst);
         this.armBurst(burst, batch);
+      };
+      const finishDeferredWave = () => {
+        const d = deferredWave;
+        deferredWave = undefined;
+        if (d) endWave(d.burst, d.writers);
       };
 
       /** Admits every call; true when all were admitted synchronously (pump() is then the caller's). */
@@ -453,9 +495,9 @@ export class BatchEngine {
       const auth = this.deps.auth;
       if (auth.hasSyncSession) {
         // The version is read inside the admission's read snapshot (the same transaction as any
-        // token read after it), without a promise. Handlers start after the snapshot ends: a
-        // writing handler never runs inside a read transaction.
-        let ready = false;
+        // token read after it), without a promise, and the first wave's read-only handlers start
+        // in that same snapshot. Writing handlers start after it ends: a writing handler never
+        // runs inside a read transaction.
         let admittedOnce = false;
         const readAndAdmit = () => {
           admittedOnce = true;
@@ -465,12 +507,19 @@ export class BatchEngine {
           } catch {
             s = undefined;
           }
-          ready = admitAll(s);
+          if (admitAll(s)) {
+            inAdmission = true;
+            try {
+              pump();
+            } finally {
+              inAdmission = false;
+            }
+          }
         };
         this.inSnapshot(ctx, readAndAdmit);
         // The snapshot could not begin: read and admit without it.
         if (!admittedOnce) readAndAdmit();
-        if (ready) pump();
+        finishDeferredWave();
       } else {
         auth.session().then(
           (s) => admitAll(s) && pump(),
@@ -715,6 +764,24 @@ export class BatchEngine {
     run.settled = settled;
     if (!shared) this.armBurst(burst, batch);
     return settled;
+  }
+
+  /**
+   * Whether an admitted call runs inline: its handler has a synchronous form, the store answers
+   * reads synchronously, and no idempotency key needs claiming first.
+   */
+  private canRunInline(a: Admitted, call: CallRequest): boolean {
+    return a.handler.runSync !== undefined && this.deps.services.ledger.sync !== undefined && call.idempotency_key === undefined;
+  }
+
+  /** Runs a call's synchronous form to its end; what it throws is its result, as for run(). */
+  private runInline(call: CallRequest, a: Admitted, ctx: RunContext): CallResult {
+    try {
+      const value = a.handler.runSync!(a.params, { principal: a.principal, reads: this.deps.services.ledger.sync! });
+      return { call: call.call, reference_id: call.reference_id ?? null, status: 200, response: value };
+    } catch (e) {
+      return this.errorResult(call, e, ctx);
+    }
   }
 
   /** @internal For HandlerRun. */

@@ -1,10 +1,12 @@
 /**
  * @module
- * Read-only calls: /user, /wallet/find, /wallet/list, /payment/find, /payout/find.
+ * Read-only calls: /user, /wallet/find, /wallet/list, /payment/find, /payout/find. Each has the
+ * same body twice, over the store's promises (run) and over its synchronous reads (runSync).
  */
 import { z } from "zod";
 import { GatewayError } from "../core/errors.js";
 import { defineHandler, type HandlerDef } from "../core/call-contract.js";
+import type { Payment, User, Wallet } from "../ports/ledger.js";
 import {
   idParam,
   PaymentResponse,
@@ -19,6 +21,17 @@ import {
   walletView,
 } from "./shapes.js";
 
+function userFound(user: User | null) {
+  if (!user) throw new GatewayError("not_found", "User not found.");
+  return userView(user);
+}
+
+/** A payment is seen by its payer, and by the owner of the wallet it paid (`payee`). */
+function paymentSeenBy(payment: Payment | null, payee: Wallet | null, me: string) {
+  if (payment && payment.userId !== me && payee?.userId === me) return paymentView(payment);
+  return paymentView(requireOwned(payment, me, "Payment"));
+}
+
 export const lookupHandlers: HandlerDef[] = [
   defineHandler({
     name: "/user",
@@ -30,9 +43,10 @@ export const lookupHandlers: HandlerDef[] = [
     schema: z.strictObject({}),
     response: UserResponse,
     async run(_p, ctx) {
-      const user = await ctx.services.ledger.getUser(ctx.principal!.userId);
-      if (!user) throw new GatewayError("not_found", "User not found.");
-      return userView(user);
+      return userFound(await ctx.services.ledger.getUser(ctx.principal!.userId));
+    },
+    runSync(_p, ctx) {
+      return userFound(ctx.reads.getUser(ctx.principal!.userId));
     },
   }),
   defineHandler({
@@ -45,8 +59,10 @@ export const lookupHandlers: HandlerDef[] = [
     schema: z.strictObject({ wallet_id: idParam("wal") }),
     response: WalletResponse,
     async run(p, ctx) {
-      const w = await ctx.services.ledger.getWallet(p.wallet_id);
-      return walletView(requireOwned(w, ctx.principal!.userId, "Wallet"));
+      return walletView(requireOwned(await ctx.services.ledger.getWallet(p.wallet_id), ctx.principal!.userId, "Wallet"));
+    },
+    runSync(p, ctx) {
+      return walletView(requireOwned(ctx.reads.getWallet(p.wallet_id), ctx.principal!.userId, "Wallet"));
     },
   }),
   defineHandler({
@@ -59,8 +75,10 @@ export const lookupHandlers: HandlerDef[] = [
     schema: z.strictObject({}),
     response: WalletListResponse,
     async run(_p, ctx) {
-      const wallets = await ctx.services.ledger.listWallets(ctx.principal!.userId);
-      return { wallets: wallets.map(walletView) };
+      return { wallets: (await ctx.services.ledger.listWallets(ctx.principal!.userId)).map(walletView) };
+    },
+    runSync(_p, ctx) {
+      return { wallets: ctx.reads.listWallets(ctx.principal!.userId).map(walletView) };
     },
   }),
   defineHandler({
@@ -76,12 +94,15 @@ export const lookupHandlers: HandlerDef[] = [
       const { ledger } = ctx.services;
       const payment = await ledger.getPayment(p.payment_id);
       const me = ctx.principal!.userId;
-      if (payment && payment.userId !== me) {
-        // The payee may read it too.
-        const to = await ledger.getWallet(payment.toWalletId);
-        if (to?.userId === me) return paymentView(payment);
-      }
-      return paymentView(requireOwned(payment, me, "Payment"));
+      // The payee may read it too.
+      const payee = payment && payment.userId !== me ? await ledger.getWallet(payment.toWalletId) : null;
+      return paymentSeenBy(payment, payee, me);
+    },
+    runSync(p, ctx) {
+      const payment = ctx.reads.getPayment(p.payment_id);
+      const me = ctx.principal!.userId;
+      const payee = payment && payment.userId !== me ? ctx.reads.getWallet(payment.toWalletId) : null;
+      return paymentSeenBy(payment, payee, me);
     },
   }),
   defineHandler({
@@ -94,8 +115,10 @@ export const lookupHandlers: HandlerDef[] = [
     schema: z.strictObject({ payout_id: idParam("po") }),
     response: PayoutResponse,
     async run(p, ctx) {
-      const payout = await ctx.services.ledger.getPayout(p.payout_id);
-      return payoutView(requireOwned(payout, ctx.principal!.userId, "Payout"));
+      return payoutView(requireOwned(await ctx.services.ledger.getPayout(p.payout_id), ctx.principal!.userId, "Payout"));
+    },
+    runSync(p, ctx) {
+      return payoutView(requireOwned(ctx.reads.getPayout(p.payout_id), ctx.principal!.userId, "Payout"));
     },
   }),
 ];

@@ -120,7 +120,21 @@ export interface LedgerAudit {
   entrySum: number;
 }
 
+/**
+ * The ledger's reads answered synchronously, offered by a store that has them (the embedded
+ * SQLite store): read-only calls then run inline, inside the batch's read snapshot.
+ */
+export interface LedgerReadsSync {
+  getUser(userId: string): User | null;
+  getWallet(walletId: string): Wallet | null;
+  listWallets(userId: string): Wallet[];
+  getPayment(paymentId: string): Payment | null;
+  getPayout(payoutId: string): Payout | null;
+}
+
 export interface LedgerStore {
+  /** Present when the store reads synchronously; the same records as the methods below. */
+  readonly sync?: LedgerReadsSync;
   createUser(user: User): Promise<void>;
   getUser(userId: string): Promise<User | null>;
   /** Creates a wallet and credits it `funding` minor units from the funding system account. */

@@ -12,6 +12,7 @@ import { SqlStore } from "../../src/adapters/sqlite/sql-store.js";
 import { Authenticator } from "../../src/core/auth.js";
 import { BatchEngine, type CallRequest } from "../../src/core/engine.js";
 import { defineHandler } from "../../src/core/call-contract.js";
+import { GatewayError } from "../../src/core/errors.js";
 import { HandlerRegistry } from "../../src/handlers/registry.js";
 import { SandboxRail } from "../../src/adapters/rails/sandbox.js";
 import type { TokenStore } from "../../src/ports/credentials.js";
@@ -44,6 +45,26 @@ async function setup(readSnapshot?: <T>(fn: () => T) => T) {
       schema: z.strictObject({ n: z.number() }),
       async run(p, ctx) {
         return { user: ctx.principal!.userId, n: p.n };
+      },
+    }),
+  ).register(
+    defineHandler({
+      name: "/test/me-sync",
+      summary: "the principal's user, read synchronously when the store can: records where it ran",
+      auth: "user",
+      scope: "user:read",
+      readOnly: true,
+      schema: z.strictObject({ n: z.number(), fail: z.enum(["gateway", "bug"]).optional() }),
+      async run(p, ctx) {
+        events.push("lookup ran as a promise");
+        const user = await ctx.services.ledger.getUser(ctx.principal!.userId);
+        return { user: user!.email, n: p.n };
+      },
+      runSync(p, ctx) {
+        events.push(inSnapshot ? "lookup ran inline in a snapshot" : "lookup ran inline outside");
+        if (p.fail === "gateway") throw new GatewayError("not_found", "Nothing here.");
+        if (p.fail === "bug") throw new Error("a bug in a handler");
+        return { user: ctx.reads.getUser(ctx.principal!.userId)!.email, n: p.n };
       },
     }),
   ).register(
@@ -141,6 +162,47 @@ describe.each(["sync", "async"] as const)("batch admission (credentials version 
     expect(events).toContain("writer started outside");
     expect(events).not.toContain("writer started in a snapshot");
     expect(events.filter((e) => e.startsWith("version read"))).toEqual(mode === "sync" ? ["version read in a snapshot"] : []);
+  });
+
+  it("runs read-only calls with a synchronous form inline, inside a read snapshot, in order; writers start outside it", async () => {
+    const { engine, events } = await setup();
+    await run(engine, calls(1));
+    events.length = 0;
+    const sync = (n: number, extra: Record<string, unknown> = {}): CallRequest => ({ call: "/test/me-sync", authorization: "tok_a", reference_id: `s${n}`, parameters: { n, ...extra } });
+    // More calls than the batch's limit (4): inline calls free their place at once.
+    const batch = [...Array.from({ length: 9 }, (_, n) => sync(n)), { call: "/test/write", authorization: "tok_a", reference_id: "w", parameters: {} }, sync(9)];
+    const out = await run(engine, batch);
+    expect(out.map((r) => r.reference_id)).toEqual([...Array.from({ length: 9 }, (_, n) => `s${n}`), "w", "s9"]);
+    expect(out.filter((r) => r.call === "/test/me-sync").map((r) => r.response)).toEqual(Array.from({ length: 10 }, (_, n) => ({ user: "a@example.com", n })));
+    expect(events.filter((e) => e.startsWith("lookup"))).toEqual(Array(10).fill("lookup ran inline in a snapshot"));
+    expect(events).toContain("writer started outside");
+    expect(events).not.toContain("writer started in a snapshot");
+    if (mode === "sync") expect(events.filter((e) => e.startsWith("version read"))).toEqual(["version read in a snapshot"]);
+  });
+
+  it("a synchronous form that throws is that call's result only", async () => {
+    const { engine } = await setup();
+    const out = await run(engine, [
+      { call: "/test/me-sync", authorization: "tok_a", reference_id: "a", parameters: { n: 1, fail: "gateway" } },
+      { call: "/test/me-sync", authorization: "tok_a", reference_id: "b", parameters: { n: 2 } },
+      { call: "/test/me-sync", authorization: "tok_a", reference_id: "c", parameters: { n: 3, fail: "bug" } },
+      { call: "/test/me-sync", authorization: "tok_a", reference_id: "d", parameters: { n: 4 } },
+    ]);
+    expect(out.map((r) => [r.reference_id, r.status])).toEqual([["a", 404], ["b", 200], ["c", 500], ["d", 200]]);
+    expect(out[0].response).toMatchObject({ error: "not_found", error_description: "Nothing here." });
+    expect(out[2].response).toMatchObject({ error: "processing_error" });
+    expect(JSON.stringify(out[2])).not.toContain("a bug in a handler");
+  });
+
+  it("runs synchronous lookups, each charged once, when the read snapshot cannot begin", async () => {
+    const { engine, remaining, events } = await setup(() => {
+      throw new Error("SQLITE_BUSY");
+    });
+    const before = remaining();
+    const out = await run(engine, Array.from({ length: 9 }, (_, n) => ({ call: "/test/me-sync", authorization: "tok_a", parameters: { n } })));
+    expect(out.map((r) => r.response)).toEqual(Array.from({ length: 9 }, (_, n) => ({ user: "a@example.com", n })));
+    expect(before - remaining()).toBe(9);
+    expect(events.filter((e) => e.startsWith("lookup"))).toEqual(Array(9).fill("lookup ran inline outside"));
   });
 
   it("stops a token revoked between two batches at the next batch", async () => {

@@ -36,7 +36,16 @@ function captureLogger() {
 }
 
 function makeEngine(opts: Partial<EngineOptions> & { inflight?: number } = {}) {
-  const state = { running: 0, maxRunning: 0, started: [] as number[], finished: [] as number[], aborted: [] as number[], abortReasons: {} as Record<number, string> };
+  const state = {
+    running: 0,
+    maxRunning: 0,
+    started: [] as number[],
+    finished: [] as number[],
+    aborted: [] as number[],
+    abortReasons: {} as Record<number, string>,
+    inflightSeen: [] as number[],
+  };
+  const engineRef: { engine?: BatchEngine } = {};
   const registry = new HandlerRegistry();
   registry.register(
     defineHandler({
@@ -63,6 +72,27 @@ function makeEngine(opts: Partial<EngineOptions> & { inflight?: number } = {}) {
         } finally {
           state.running--;
         }
+      },
+    }),
+  );
+  // The same handler marked read-only: such calls start inside a read snapshot, a wave at a time.
+  const sleep = registry.get("/test/sleep")!;
+  registry.register({ ...sleep, name: "/test/sleep-ro", readOnly: true });
+  // A lookup with a synchronous form (the store here reads synchronously): it runs inline.
+  registry.register(
+    defineHandler({
+      name: "/test/sync",
+      summary: "answers at once, records the in-flight count it ran under",
+      auth: "none",
+      readOnly: true,
+      schema: z.strictObject({ id: z.number() }),
+      async run(p) {
+        return { id: p.id, async: true };
+      },
+      runSync(p) {
+        state.started.push(p.id);
+        state.inflightSeen.push(engineRef.engine!.inflightCalls);
+        return { id: p.id };
       },
     }),
   );
@@ -111,6 +141,7 @@ function makeEngine(opts: Partial<EngineOptions> & { inflight?: number } = {}) {
     inflight: new PQueue({ concurrency: opts.inflight ?? 1000 }),
     options: { batchConcurrency: opts.batchConcurrency ?? 10, callTimeoutMs: opts.callTimeoutMs ?? 5000, batchDeadlineMs: opts.batchDeadlineMs ?? 10_000 },
   });
+  engineRef.engine = engine;
   const { logger, lines } = captureLogger();
   return { engine, state, logger, lines, run: (calls: CallRequest[]) => engine.runBatch(calls, { requestId: "req_test", logger }) };
 }
@@ -151,9 +182,12 @@ describe("BatchEngine", () => {
     expect(results.every((r) => r.status === 200)).toBe(true);
   });
 
-  it("never runs more calls of one batch at once than the per-batch limit, and keeps that many busy", async () => {
+  it.each([
+    ["writing", "/test/sleep"],
+    ["read-only", "/test/sleep-ro"],
+  ])("never runs more calls of one batch at once than the per-batch limit, and keeps that many busy (%s handlers)", async (_kind, name) => {
     const { run, state } = makeEngine({ batchConcurrency: 3 });
-    const batch = track(run(Array.from({ length: 12 }, (_, i) => sleepCall(i, 100))));
+    const batch = track(run(Array.from({ length: 12 }, (_, i) => ({ ...sleepCall(i, 100), call: name }))));
     await vi.advanceTimersByTimeAsync(0);
     expect(state.running).toBe(3);
     expect(state.started).toEqual([0, 1, 2]);
@@ -167,6 +201,21 @@ describe("BatchEngine", () => {
     expect(batch.done).toBe(true);
     expect(batch.value!.every((r) => r.status === 200)).toBe(true);
     expect(state.maxRunning).toBe(3);
+  });
+
+  it("runs inline calls under the process-wide cap: they wait for a place, and take one at a time", async () => {
+    const { engine, state, logger } = makeEngine({ batchConcurrency: 10, inflight: 1 });
+    const first = track(engine.runBatch([sleepCall(100, 100)], { requestId: "req_a", logger }));
+    const second = track(engine.runBatch(Array.from({ length: 5 }, (_, i) => ({ call: "/test/sync", reference_id: `s${i}`, parameters: { id: i } })), { requestId: "req_b", logger }));
+    await vi.advanceTimersByTimeAsync(50);
+    // The one place is held by the sleeping call: the lookups have not run.
+    expect(state.started).toEqual([100]);
+    expect(second.done).toBe(false);
+    await vi.advanceTimersByTimeAsync(50);
+    expect(first.done && second.done).toBe(true);
+    expect(second.value!.map((r) => r.response)).toEqual(Array.from({ length: 5 }, (_, i) => ({ id: i })));
+    expect(state.inflightSeen).toEqual([1, 1, 1, 1, 1]);
+    expect(engine.inflightCalls).toBe(0);
   });
 
   it("caps calls in flight across concurrent batches with the process-wide limit", async () => {

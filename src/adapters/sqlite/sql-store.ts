@@ -13,6 +13,7 @@ import type {
   BeginPayoutOutcome,
   CancelPayoutOutcome,
   LedgerAudit,
+  LedgerReadsSync,
   Payment,
   Payout,
   PayoutRequest,
@@ -201,12 +202,21 @@ export class SqlStore implements Store {
     },
   };
 
+  private readonly reads: LedgerReadsSync = {
+    getUser: (userId) => this.one(SQL.user, [userId], userRecord),
+    getWallet: (walletId) => this.walletRow(walletId),
+    listWallets: (userId) => this.db.all<Fields>(SQL.wallets, [userId]).map(walletRecord.from),
+    getPayment: (paymentId) => this.paymentRow(paymentId),
+    getPayout: (payoutId) => this.payoutRow(payoutId),
+  };
+
   readonly ledger = {
     ...this.admin.wallets,
+    sync: this.reads,
     createUser: async (u: User) => {
       this.db.run(SQL.insertUser, valuesOf(userRecord.to(u), userRecord.fields));
     },
-    getUser: async (userId: string): Promise<User | null> => this.one(SQL.user, [userId], userRecord),
+    getUser: async (userId: string): Promise<User | null> => this.reads.getUser(userId),
     createWallet: async (w: Omit<Wallet, "balance">, funding: number): Promise<Wallet> =>
       this.tx(() => {
         assertMinorUnits(funding, true);
@@ -216,7 +226,7 @@ export class SqlStore implements Store {
         return wallet;
       }),
     getWallet: async (walletId: string) => this.walletRow(walletId),
-    listWallets: async (userId: string): Promise<Wallet[]> => this.db.all<Fields>(SQL.wallets, [userId]).map(walletRecord.from),
+    listWallets: async (userId: string): Promise<Wallet[]> => this.reads.listWallets(userId),
 
     transfer: async (req: TransferRequest): Promise<TransferOutcome> =>
       this.tx((): TransferOutcome => {
