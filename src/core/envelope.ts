@@ -8,7 +8,8 @@ import { describeZodError } from "./engine.js";
 import { GatewayError } from "./errors.js";
 import { IDEMPOTENCY_KEY } from "./idempotency.js";
 
-const CallSchema = z.strictObject({
+/** @internal Exported for the test that checks isPlainCall against it. */
+export const CallSchema = z.strictObject({
   call: z.string().min(1).max(255),
   authorization: z.string().max(1024).optional(),
   reference_id: z.string().min(1).max(255).optional(),
@@ -18,7 +19,8 @@ const CallSchema = z.strictObject({
   idempotency_key: z.string().regex(IDEMPOTENCY_KEY, "must be 1 to 255 visible ASCII characters").optional(),
 });
 
-const EnvelopeSchema = z.strictObject({
+/** @internal Exported for the test that checks isPlainEnvelope against it. */
+export const EnvelopeSchema = z.strictObject({
   client_id: z.union([z.number(), z.string()]).optional(),
   client_secret: z.string().max(255).optional(),
   calls: z.array(z.unknown()),
@@ -37,9 +39,71 @@ export function isJsonObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
+const isString = (v: unknown, min: number, max: number): boolean => typeof v === "string" && v.length >= min && v.length <= max;
+
+/**
+ * Whether CallSchema accepts `v` as it is (its output would be an equal object): each key known,
+ * each value of its type and size. Checked without zod, which is left to name what is wrong with
+ * anything this does not accept (so its messages are the only ones).
+ */
+export function isPlainCall(v: unknown): v is CallRequest {
+  if (!isJsonObject(v)) return false;
+  let hasCall = false;
+  for (const k of Object.keys(v)) {
+    const x = v[k];
+    switch (k) {
+      case "call":
+        if (!isString(x, 1, 255)) return false;
+        hasCall = true;
+        break;
+      case "authorization":
+        if (!isString(x, 0, 1024)) return false;
+        break;
+      case "reference_id":
+        if (!isString(x, 1, 255)) return false;
+        break;
+      case "parameters":
+        if (!isJsonObject(x)) return false;
+        break;
+      case "idempotency_key":
+        if (typeof x !== "string" || !IDEMPOTENCY_KEY.test(x)) return false;
+        break;
+      default:
+        return false;
+    }
+  }
+  return hasCall;
+}
+
+/** Whether EnvelopeSchema accepts `body` as it is; the same division of work as isPlainCall. */
+export function isPlainEnvelope(body: Record<string, unknown>): body is Record<string, unknown> & { calls: unknown[] } {
+  let hasCalls = false;
+  for (const k of Object.keys(body)) {
+    const x = body[k];
+    switch (k) {
+      case "client_id":
+        if (!(typeof x === "number" && Number.isFinite(x)) && typeof x !== "string") return false;
+        break;
+      case "client_secret":
+        if (!isString(x, 0, 255)) return false;
+        break;
+      case "calls":
+        if (!Array.isArray(x)) return false;
+        hasCalls = true;
+        break;
+      case "atomic":
+        if (typeof x !== "boolean") return false;
+        break;
+      default:
+        return false;
+    }
+  }
+  return hasCalls;
+}
+
 /** Validates the whole envelope; throws a GatewayError (nothing has run) on the first problem. */
 export function parseBatchEnvelope(body: Record<string, unknown>, maxCalls: number): BatchEnvelope {
-  const env = EnvelopeSchema.safeParse(body);
+  const env = isPlainEnvelope(body) ? { success: true as const, data: body as z.output<typeof EnvelopeSchema> } : EnvelopeSchema.safeParse(body);
   if (!env.success) throw new GatewayError("invalid_envelope", describeZodError(env.error, "body"));
   const raw = env.data.calls;
   if (raw.length < 1 || raw.length > maxCalls) {
@@ -49,7 +113,8 @@ export function parseBatchEnvelope(body: Record<string, unknown>, maxCalls: numb
   const seen = new Set<string>();
   const keys = new Set<string>();
   for (let i = 0; i < raw.length; i++) {
-    const c = CallSchema.safeParse(raw[i]);
+    const item = raw[i];
+    const c = isPlainCall(item) ? { success: true as const, data: item } : CallSchema.safeParse(item);
     if (!c.success) throw new GatewayError("invalid_envelope", describeZodError(c.error, `calls[${i}]`));
     const ref = c.data.reference_id;
     if (ref !== undefined) {

@@ -3,7 +3,7 @@
  * (the field, the call index, the limit), and an accepted envelope keeps parameters as data.
  */
 import { describe, expect, it } from "vitest";
-import { exceedsDepth, MAX_JSON_DEPTH, parseBatchEnvelope } from "../../src/core/envelope.js";
+import { CallSchema, EnvelopeSchema, exceedsDepth, isPlainCall, isPlainEnvelope, MAX_JSON_DEPTH, parseBatchEnvelope } from "../../src/core/envelope.js";
 import { GatewayError } from "../../src/core/errors.js";
 
 const MAX = 5;
@@ -142,5 +142,74 @@ describe("exceedsDepth", () => {
     }
     const parsed = JSON.parse("[".repeat(100_000) + "]".repeat(100_000));
     expect(exceedsDepth(parsed, MAX_JSON_DEPTH)).toBe(true);
+  });
+});
+
+describe("the envelope's checks without zod agree with its schemas", () => {
+  // Values of every JSON type, and strings at and past each field's limits.
+  const str = (n: number, ch = "a") => ch.repeat(n);
+  const values: unknown[] = [
+    "", "x", str(255), str(256), str(1024), str(1025), "k-1", "a b", "é", "\u0000", 0, 1.5, -1, true, false, null,
+    [], ["x"], {}, { a: 1 }, JSON.parse('{"__proto__": {"x": 1}}'),
+  ];
+  const callKeys = ["call", "authorization", "reference_id", "parameters", "idempotency_key"];
+  const envelopeKeys = ["client_id", "client_secret", "calls", "atomic"];
+
+  /** Every object with up to two of `keys` (plus an unknown one) set to each pair of values, and a valid base. */
+  function* variants(keys: string[], base: Record<string, unknown>): Generator<unknown> {
+    yield base;
+    yield { ...base, extra: 1 };
+    yield JSON.parse(`{"__proto__": 1, ${JSON.stringify(base).slice(1)}`);
+    for (const k of keys) {
+      const without = { ...base };
+      delete without[k];
+      yield without;
+      for (const v of values) yield { ...base, [k]: v };
+    }
+    for (const k1 of keys) for (const k2 of keys) if (k1 < k2) for (const v of values) yield { ...base, [k1]: v, [k2]: values[(values.indexOf(v) * 7 + 3) % values.length] };
+    yield null;
+    yield [];
+    yield "call";
+  }
+
+  it("isPlainCall accepts exactly what CallSchema accepts unchanged", () => {
+    let accepted = 0;
+    let n = 0;
+    for (const v of variants(callKeys, { call: "/wallet/find", authorization: "at_1", reference_id: "r", parameters: { wallet_id: "wal_1" }, idempotency_key: "k" })) {
+      n++;
+      const zod = CallSchema.safeParse(v);
+      expect(isPlainCall(v), JSON.stringify(v)).toBe(zod.success);
+      if (zod.success) {
+        accepted++;
+        expect(zod.data, JSON.stringify(v)).toEqual(v);
+      }
+    }
+    // Both sides of the comparison were exercised.
+    expect(accepted).toBeGreaterThan(20);
+    expect(n - accepted).toBeGreaterThan(100);
+  });
+
+  it("isPlainEnvelope accepts exactly what EnvelopeSchema accepts unchanged", () => {
+    let accepted = 0;
+    let n = 0;
+    for (const v of variants(envelopeKeys, { client_id: 1, client_secret: "s", calls: [], atomic: false })) {
+      if (typeof v !== "object" || v === null || Array.isArray(v)) continue;
+      n++;
+      const zod = EnvelopeSchema.safeParse(v);
+      expect(isPlainEnvelope(v as Record<string, unknown>), JSON.stringify(v)).toBe(zod.success);
+      if (zod.success) {
+        accepted++;
+        expect(zod.data, JSON.stringify(v)).toEqual(v);
+      }
+    }
+    expect(accepted).toBeGreaterThan(10);
+    expect(n - accepted).toBeGreaterThan(50);
+  });
+
+  it("a refused call is still described by the schema, field and index named", () => {
+    expect(refusal({ calls: [call(0), { call: "/user", reference_id: str(256) }] }).message).toMatch(/^calls\[1\]\.reference_id: /);
+    expect(refusal({ calls: [{ call: "/user", idempotency_key: "a b" }] }).message).toBe("calls[0].idempotency_key: must be 1 to 255 visible ASCII characters");
+    expect(refusal({ calls: [{ call: "/user", extra: 1 }] }).message).toBe('calls[0]: unknown field "extra"');
+    expect(refusal({ calls: [], atomic: "yes" }).message).toMatch(/^body\.atomic: /);
   });
 });
