@@ -17,7 +17,7 @@ import { parseBatchEnvelope } from "../../src/core/envelope.js";
 import { GatewayError } from "../../src/core/errors.js";
 import type { AppEnv } from "../../src/http/env.js";
 import { readJsonObject, setRateLimitHeaders } from "../../src/http/body.js";
-import { authenticateClient } from "../../src/http/client-auth.js";
+import { authenticateBatchClient, authenticateClient } from "../../src/http/client-auth.js";
 import { idempotencyKeyOf, withIdempotency } from "../../src/http/idempotency.js";
 import { CallError, classicErrors, describedJsonBody, idempotencyKeyParameter, RateLimitHeaders } from "../schemas.js";
 
@@ -85,7 +85,11 @@ export function registerBatchCreate<S extends Schema>(app: OpenAPIHono<AppEnv, S
 async function batchCreate(c: Context<AppEnv>): Promise<Response> {
   const { config, engine, clientLimiter, idempotency, metrics } = c.get("services");
   const body = await readJsonObject(c, { allowEmpty: false });
-  const client = await authenticateClient(c, body);
+  // A plain batch (no Idempotency-Key, not atomic) stores nothing before the engine's admission,
+  // which confirms a client verified from the cache before any call is admitted (until then only
+  // the client's rate limit is charged); the others read the client from the store first.
+  const plain = c.req.header("idempotency-key") === undefined && body.atomic !== true;
+  const { client, confirm } = plain ? await authenticateBatchClient(c, body) : { client: await authenticateClient(c, body), confirm: undefined };
   c.set("clientId", client.clientId);
   const envelope = parseBatchEnvelope(body, config.MAX_CALLS);
   c.set("calls", envelope.calls.length);
@@ -117,6 +121,7 @@ async function batchCreate(c: Context<AppEnv>): Promise<Response> {
         logger: c.get("logger"),
         idempotency: { service: idempotency, scope },
         batchRef: ref,
+        confirm,
       };
       const calls = envelope.atomic ? await c.get("services").atomic.run(envelope.calls, runContext) : await engine.runBatch(envelope.calls, runContext);
       return { status: 200, body: { calls, request_id: c.get("requestId") }, executed: true };

@@ -49,7 +49,47 @@ export class Authenticator {
     return client;
   }
 
+  /**
+   * A batch's client verified from the client cache (filled under the current cache version) when
+   * the admission will read the credentials version synchronously; otherwise from the store. A
+   * cached verification is provisional: `confirm` is then given to the engine, which calls it
+   * with the batch's session before admitting any call. It passes when the session's version is
+   * the one the cache was filled under (no credential changed since), and otherwise reads the
+   * client again; it throws invalid_client (or service_unavailable) to refuse the whole batch.
+   * A secret that does not match the cached record is checked against the store, never refused
+   * from the cache.
+   */
+  async verifyBatchClient(clientId: number, secret: string): Promise<{ client: ClientRecord; confirm?: (session: AuthSession | undefined) => void }> {
+    const findSync = this.clients.findClientSync;
+    const hash = this.hasher.sha256Hex(secret);
+    if (findSync === undefined || !this.hasSyncSession || typeof hash !== "string") return { client: await this.verifyClient(clientId, secret) };
+    const under = this.cacheVersion;
+    const hit = under === null ? undefined : this.clientCache.get(clientId);
+    if (hit && timingSafeEqual(hash, hit.secretHash) && hit.status !== "disabled") {
+      return { client: hit, confirm: (session) => this.confirmClient(session, under, clientId, hash) };
+    }
+    const client = await this.verifyClient(clientId, secret);
+    // Read after `under` was current: at least as new as that version.
+    if (under !== null && under === this.cacheVersion) this.clientCache.set(clientId, client);
+    return { client };
+  }
+
+  private confirmClient(session: AuthSession | undefined, under: string | null, clientId: number, hash: string): void {
+    if (session !== undefined && session.version !== null && session.version === under) return;
+    let client: ClientRecord | null;
+    try {
+      client = this.clients.findClientSync!(clientId);
+    } catch {
+      throw new GatewayError("service_unavailable", "The credentials store is unavailable; nothing ran.");
+    }
+    const ok = timingSafeEqual(hash, client?.secretHash ?? ABSENT_HASH);
+    if (!client || !ok || client.status === "disabled") throw new GatewayError("invalid_client");
+    if (session !== undefined && session.version !== null && session.version === this.cacheVersion) this.clientCache.set(clientId, client);
+  }
+
   private readonly cache = new Map<string, CachedPrincipal>();
+  /** Client records, under the same version as the principals (emptied with them). */
+  private readonly clientCache = new Map<number, ClientRecord>();
   private cacheVersion: string | null = null;
 
   /**
@@ -77,6 +117,7 @@ export class Authenticator {
   private sessionAt(version: string | null): AuthSession {
     if (version !== this.cacheVersion) {
       this.cache.clear();
+      this.clientCache.clear();
       this.cacheVersion = version;
     }
     return { version };

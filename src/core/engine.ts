@@ -99,6 +99,12 @@ export interface RunContext {
   batchRef?: string;
   /** A single call ran under an Idempotency-Key: its effects are named from this ref. */
   callRef?: string;
+  /**
+   * Called with the batch's session once the credentials version is read (inside the admission's
+   * read snapshot when there is one), before any call is admitted; what it throws rejects the
+   * batch, with nothing admitted, charged or run (Authenticator.verifyBatchClient).
+   */
+  confirm?: (session: AuthSession | undefined) => void;
 }
 
 /** A call that passed its checks: ready for its handler. */
@@ -237,7 +243,7 @@ export class BatchEngine {
     const startedAt: number[] | undefined = observer ? new Array(n) : undefined;
     const batchStart = observer ? performance.now() : 0;
 
-    return new Promise<CallResult[]>((resolve) => {
+    return new Promise<CallResult[]>((resolve, reject) => {
       let ended = false;
       let next = 0;
       let active = 0;
@@ -465,6 +471,16 @@ export class BatchEngine {
       const admitAll = (admittedUnder: AuthSession | undefined): boolean => {
         session = admittedUnder;
         if (ended) return false;
+        if (ctx.confirm) {
+          try {
+            ctx.confirm(admittedUnder);
+          } catch (e) {
+            ended = true;
+            clearTimeout(deadline);
+            reject(e);
+            return false;
+          }
+        }
         let waiting = 0;
         const admit = (i: number, a: Admission) => {
           if ("result" in a) settle(i, a.result);

@@ -4,7 +4,7 @@
  * HTTP Basic (`client_id:client_secret`), verified by the Authenticator.
  */
 import type { Context } from "hono";
-import { parseBasicAuth } from "../core/auth.js";
+import { type AuthSession, parseBasicAuth } from "../core/auth.js";
 import { GatewayError } from "../core/errors.js";
 import type { ClientRecord } from "../ports/credentials.js";
 import type { AppEnv } from "./env.js";
@@ -17,6 +17,23 @@ function clientIdOf(id: unknown): number | null {
 
 /** Client credentials from the body (classic) or HTTP Basic; when both are given they must agree. */
 export async function authenticateClient(c: Context<AppEnv>, body: Record<string, unknown>): Promise<ClientRecord> {
+  const { clientId, secret } = clientCredentials(c, body);
+  return c.get("services").auth.verifyClient(clientId, secret);
+}
+
+/**
+ * authenticateClient for a batch the engine admits: the client may be verified provisionally
+ * from the client cache, with `confirm` for the batch's RunContext (Authenticator.verifyBatchClient).
+ */
+export async function authenticateBatchClient(
+  c: Context<AppEnv>,
+  body: Record<string, unknown>,
+): Promise<{ client: ClientRecord; confirm?: (session: AuthSession | undefined) => void }> {
+  const { clientId, secret } = clientCredentials(c, body);
+  return c.get("services").auth.verifyBatchClient(clientId, secret);
+}
+
+function clientCredentials(c: Context<AppEnv>, body: Record<string, unknown>): { clientId: number; secret: string } {
   const basic = parseBasicAuth(c.req.header("authorization"));
   const inBody = body.client_id !== undefined || body.client_secret !== undefined;
   if (!inBody && !basic) {
@@ -39,7 +56,7 @@ export async function authenticateClient(c: Context<AppEnv>, body: Record<string
     if (typeof id === "number" || (typeof id === "string" && /^\d+$/.test(id))) throw new GatewayError("invalid_client");
     throw new GatewayError("invalid_envelope", "client_id must be an integer.");
   }
-  return c.get("services").auth.verifyClient(clientId, secret);
+  return { clientId, secret };
 }
 
 /** The client from HTTP Basic only (the /v1 surface); sets `clientId` for the access log. */

@@ -34,6 +34,8 @@ export interface TokenRecord {
 export interface ClientStore {
   createClient(client: ClientRecord): Promise<void>;
   findClient(clientId: number): Promise<ClientRecord | null>;
+  /** findClient answered synchronously, by a store that reads synchronously (the SQLite store). */
+  findClientSync?(clientId: number): ClientRecord | null;
 }
 
 export interface TokenStore {

@@ -142,6 +142,44 @@ describe("revocation during a stream of batches: SQLite, two processes on one fi
     expect(res.status).toBe(401);
   }, 60_000);
 
+  it("refuses a client rotated, then disabled, by another process on the server's next batch, before any call runs", async () => {
+    // Its token is not revoked or expired by the other tests here.
+    const u3 = creds.users[3];
+    const clientId = 424_242;
+    await store.clients.createClient({ clientId, name: "stream", secretHash: hashOf("cs_stream_old"), status: "active", createdAt: Date.now() });
+    const body = (secret: string) => JSON.stringify({ client_id: clientId, client_secret: secret, calls: [find(u3, "a")] });
+    /** Streams one client's batches from two senders, applies `change` mid-stream; every batch sent after it must be refused. */
+    const stream = async (secret: string, change: () => Promise<unknown>) => {
+      let changed = false;
+      let stop = false;
+      const seen: { after: boolean; status: number; error?: string; call?: number }[] = [];
+      const loops = [0, 1].map(async () => {
+        while (!stop) {
+          const after = changed;
+          const res = await fetch(`${server.base}/batch/create`, { method: "POST", headers: { "content-type": "application/json" }, body: body(secret) });
+          const out = (await res.json()) as { error?: string; calls?: CallResult[] };
+          seen.push({ after, status: res.status, error: out.error, call: out.calls?.[0]?.status });
+        }
+      });
+      const until = async (ok: () => boolean) => {
+        const deadline = Date.now() + 20_000;
+        while (!ok() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      };
+      await until(() => seen.length >= 10);
+      await change();
+      changed = true;
+      await until(() => seen.filter((x) => x.after).length >= 20);
+      stop = true;
+      await Promise.all(loops);
+      expect(seen.filter((x) => !x.after && x.status === 200 && x.call === 200).length).toBeGreaterThanOrEqual(10);
+      const after = seen.filter((x) => x.after);
+      expect(after.length).toBeGreaterThanOrEqual(20);
+      for (const x of after) expect(x).toMatchObject({ status: 401, error: "invalid_client" });
+    };
+    await stream("cs_stream_old", () => store.clients.rotateClientSecret!(clientId, hashOf("cs_stream_new")));
+    await stream("cs_stream_new", () => store.clients.setClientStatus!(clientId, "disabled"));
+  }, 60_000);
+
   it("stops a token expired by another process on the server's next batch", async () => {
     const [, u1, , u3] = creds.users;
     await changeDuringStream(creds, [httpSender(server.base)], u1, u3, () => store.tokens.expireToken(hashOf(u1.access_token), Date.now()));

@@ -131,3 +131,69 @@ describe("principal cache", () => {
     expect(reads()).toBe(4);
   });
 });
+
+describe("client cache (batches)", () => {
+  async function clientSetup() {
+    const file = join(tempDir("batchgate-clients-"), "db.sqlite");
+    const mine = new SqlStore(openBetterSqlite({ filename: file }));
+    const other = new SqlStore(openBetterSqlite({ filename: file }));
+    stores.push(mine, other);
+    let reads = 0;
+    const clients = {
+      ...mine.clients,
+      findClient: (id: number) => (reads++, mine.clients.findClient(id)),
+      findClientSync: (id: number) => (reads++, mine.clients.findClientSync!(id)),
+    };
+    const auth = new Authenticator(clients, mine.tokens, nodeHasher, { now: () => T0 });
+    await mine.clients.createClient({ clientId: 7, name: "c", secretHash: String(nodeHasher.sha256Hex("cs_old")), status: "active", createdAt: T0 });
+    /** What a batch does: verify, then its admission confirms under the version it reads. */
+    const batch = async (secret: string) => {
+      const v = await auth.verifyBatchClient(7, secret);
+      v.confirm?.(auth.sessionSync());
+      return v;
+    };
+    // Two batches: the first reads the version, the second caches the client under it.
+    auth.sessionSync();
+    await batch("cs_old");
+    return { auth, other, batch, reads: () => reads };
+  }
+  const refused = (p: Promise<unknown>) =>
+    p.then(
+      () => expect.unreachable("the client was accepted"),
+      (e: unknown) => expect((e as GatewayError).code).toBe("invalid_client"),
+    );
+
+  it("verifies a cached client without a read, provisionally, and confirms it under the same version without one", async () => {
+    const { auth, reads } = await clientSetup();
+    const before = reads();
+    const v = await auth.verifyBatchClient(7, "cs_old");
+    expect(v.client.clientId).toBe(7);
+    expect(v.confirm).toBeTypeOf("function");
+    v.confirm!(auth.sessionSync());
+    expect(reads()).toBe(before);
+  });
+
+  it("refuses, at the admission, a cached client disabled by another connection; then refuses it outright", async () => {
+    const { other, batch } = await clientSetup();
+    await batch("cs_old");
+    expect(await other.clients.setClientStatus(7, "disabled")).toMatchObject({ status: "disabled" });
+    await refused(batch("cs_old"));
+    await refused(batch("cs_old"));
+  });
+
+  it("refuses the old secret once another connection rotated it; the new secret works at once", async () => {
+    const { other, batch } = await clientSetup();
+    await batch("cs_old");
+    await other.clients.rotateClientSecret(7, String(nodeHasher.sha256Hex("cs_new")));
+    await refused(batch("cs_old"));
+    expect((await batch("cs_new")).client.clientId).toBe(7);
+    await refused(batch("cs_old"));
+  });
+
+  it("never accepts a wrong secret from the cache: it is checked against the store", async () => {
+    const { batch, reads } = await clientSetup();
+    const before = reads();
+    await refused(batch("cs_wrong"));
+    expect(reads()).toBe(before + 1);
+  });
+});

@@ -135,6 +135,7 @@ export class SqlStore implements Store {
       this.db.run(SQL.insertClient, valuesOf(clientRecord.to(c), clientRecord.fields));
     },
     findClient: async (clientId: number): Promise<ClientRecord | null> => this.one(SQL.client, [clientId], clientRecord),
+    findClientSync: (clientId: number): ClientRecord | null => this.one(SQL.client, [clientId], clientRecord),
   };
 
   readonly tokens = {
