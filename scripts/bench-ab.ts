@@ -9,6 +9,7 @@
  * first tree's in the same round.
  *
  *   npx tsx scripts/bench-ab.ts /tmp/before /work/main      # BENCH_AB_ROUNDS=12 BENCH_AB_SLICE_S=2
+ *   npx tsx scripts/bench-ab.ts . ".::--max-semi-space-size=32"   # a tree with node flags after "::"
  *
  * A timing script, never a test.
  */
@@ -28,7 +29,11 @@ const autocannon = createRequire(import.meta.url)("autocannon") as Cannon;
 
 const USERS = 50;
 const HIGH_LIMIT = "1000000000";
-const trees = process.argv.slice(2).map((d) => resolve(d));
+const variants = process.argv.slice(2).map((arg) => {
+  const [dir, flags = ""] = arg.split("::");
+  return { dir: resolve(dir), flags: flags.split(/\s+/).filter(Boolean), label: arg };
+});
+const trees = variants.map((v) => v.label);
 if (trees.length < 2) {
   process.stderr.write("usage: tsx scripts/bench-ab.ts <tree> <tree> [...]\n");
   process.exit(1);
@@ -63,7 +68,8 @@ interface Running {
   body: string;
 }
 
-async function start(tree: string): Promise<Running> {
+async function start(variant: { dir: string; flags: string[]; label: string }): Promise<Running> {
+  const tree = variant.label;
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "batchgate-ab-"));
   const env = {
@@ -78,7 +84,7 @@ async function start(tree: string): Promise<Running> {
     TOKEN_RATE_LIMIT_POINTS: HIGH_LIMIT,
     IP_RATE_LIMIT_POINTS: HIGH_LIMIT,
   };
-  const child = spawn(process.execPath, ["--import", "tsx", "src/node.ts"], { cwd: tree, env, stdio: "ignore" });
+  const child = spawn(process.execPath, [...variant.flags, "--import", "tsx", "src/node.ts"], { cwd: variant.dir, env, stdio: "ignore" });
   const base = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 60_000;
   for (;;) {
@@ -122,7 +128,7 @@ const median = (xs: number[]) => {
 
 const running: Running[] = [];
 try {
-  for (const t of trees) running.push(await start(t));
+  for (const v of variants) running.push(await start(v));
   for (const r of running) await load(r, warmupS);
   const cpu: number[][] = trees.map(() => []);
   const rate: number[][] = trees.map(() => []);

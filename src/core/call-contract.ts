@@ -70,6 +70,12 @@ export interface HandlerDef<P = unknown, R = unknown> {
   auth: AuthMode;
   scope?: Scope;
   schema: ZodType<P>;
+  /**
+   * Optional fast check: true only when `schema` accepts the value as it is (its output would be an
+   * equal object), which the engine then takes as the parameters without running zod; for
+   * anything else zod runs and names the problem. A test holds each one to its schema.
+   */
+  accepts?(params: unknown): boolean;
   /** The response's schema: describes the call in the OpenAPI document and types the client. */
   response?: ZodType<R>;
   /**

@@ -679,7 +679,9 @@ export class BatchEngine {
     if (handler.scope && principal && !principal.scopes.has(handler.scope)) {
       return rejected(failure(call, "insufficient_scope", `This call needs the ${handler.scope} scope.`), rate);
     }
-    const parsed = handler.schema.safeParse(call.parameters ?? {});
+    const given = call.parameters ?? {};
+    if (handler.accepts?.(given)) return { handler, params: given, principal, rate, tokenHash };
+    const parsed = handler.schema.safeParse(given);
     if (!parsed.success) return rejected(failure(call, "invalid_parameters", describeZodError(parsed.error)), rate);
     return { handler, params: parsed.data, principal, rate, tokenHash };
   }

@@ -3,12 +3,12 @@
  * Read-only calls: /user, /wallet/find, /wallet/list, /payment/find, /payout/find. Each has the
  * same body twice, over the store's promises (run) and over its synchronous reads (runSync).
  */
-import { z } from "zod";
 import { GatewayError } from "../core/errors.js";
 import { defineHandler, type HandlerDef } from "../core/call-contract.js";
 import type { Payment, User, Wallet } from "../ports/ledger.js";
 import {
-  idParam,
+  idLookup,
+  noParams,
   PaymentResponse,
   PayoutResponse,
   paymentView,
@@ -40,7 +40,7 @@ export const lookupHandlers: HandlerDef[] = [
     auth: "user",
     readOnly: true,
     scope: "user:read",
-    schema: z.strictObject({}),
+    ...noParams,
     response: UserResponse,
     async run(_p, ctx) {
       return userFound(await ctx.services.ledger.getUser(ctx.principal!.userId));
@@ -56,7 +56,7 @@ export const lookupHandlers: HandlerDef[] = [
     auth: "user",
     readOnly: true,
     scope: "wallets:read",
-    schema: z.strictObject({ wallet_id: idParam("wal") }),
+    ...idLookup("wallet_id", "wal"),
     response: WalletResponse,
     async run(p, ctx) {
       return walletView(requireOwned(await ctx.services.ledger.getWallet(p.wallet_id), ctx.principal!.userId, "Wallet"));
@@ -72,7 +72,7 @@ export const lookupHandlers: HandlerDef[] = [
     auth: "user",
     readOnly: true,
     scope: "wallets:read",
-    schema: z.strictObject({}),
+    ...noParams,
     response: WalletListResponse,
     async run(_p, ctx) {
       return { wallets: (await ctx.services.ledger.listWallets(ctx.principal!.userId)).map(walletView) };
@@ -88,7 +88,7 @@ export const lookupHandlers: HandlerDef[] = [
     auth: "user",
     readOnly: true,
     scope: "payments:read",
-    schema: z.strictObject({ payment_id: idParam("pay") }),
+    ...idLookup("payment_id", "pay"),
     response: PaymentResponse,
     async run(p, ctx) {
       const { ledger } = ctx.services;
@@ -112,7 +112,7 @@ export const lookupHandlers: HandlerDef[] = [
     auth: "user",
     readOnly: true,
     scope: "payouts:read",
-    schema: z.strictObject({ payout_id: idParam("po") }),
+    ...idLookup("payout_id", "po"),
     response: PayoutResponse,
     async run(p, ctx) {
       return payoutView(requireOwned(await ctx.services.ledger.getPayout(p.payout_id), ctx.principal!.userId, "Payout"));

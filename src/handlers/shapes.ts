@@ -9,12 +9,32 @@ import { isoTime } from "../core/iso-time.js";
 import { formatAmount, isSupportedCurrency, parseAmount } from "../core/money.js";
 import type { Payment, Payout, User, Wallet } from "../ports/ledger.js";
 
-export const idParam = (prefix: string) =>
-  z
-    .string()
-    .min(1)
-    .max(64)
-    .regex(new RegExp(`^${prefix}_[A-Za-z0-9]+$`), `must be an id starting with ${prefix}_`);
+const idPattern = (prefix: string) => new RegExp(`^${prefix}_[A-Za-z0-9]+$`);
+
+export const idParam = (prefix: string) => z.string().min(1).max(64).regex(idPattern(prefix), `must be an id starting with ${prefix}_`);
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** A lookup's parameters, `{ <key>: <prefix>_... }`: its schema and the fast check that matches it (HandlerDef.accepts). */
+export function idLookup<K extends string>(key: K, prefix: string) {
+  const pattern = idPattern(prefix);
+  return {
+    schema: z.strictObject({ [key]: idParam(prefix) } as Record<K, ReturnType<typeof idParam>>),
+    accepts(p: unknown): boolean {
+      if (!isObject(p)) return false;
+      const keys = Object.keys(p);
+      if (keys.length !== 1 || keys[0] !== key) return false;
+      const v = p[key];
+      return typeof v === "string" && v.length <= 64 && pattern.test(v);
+    },
+  };
+}
+
+/** A lookup without parameters, `{}`: its schema and fast check. */
+export const noParams = {
+  schema: z.strictObject({}),
+  accepts: (p: unknown): boolean => isObject(p) && Object.keys(p).length === 0,
+};
 
 export const currencyParam = z
   .string()
