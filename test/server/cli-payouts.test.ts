@@ -323,3 +323,35 @@ describe("batchgate payouts example-csv", () => {
     expect(r.stdout).toMatch(/│ failed\s+│ USD\s+│ 1\s+│ 10\.00\s+│/);
   }, 60_000);
 });
+
+describe("batchgate payouts on a terminal", () => {
+  it("redraws one progress line in place on a pseudo-terminal, ends it on its own line, then prints the summary", async () => {
+    // util-linux `script` runs the CLI on a pseudo-terminal (stdout and stderr both a TTY) and
+    // copies what it writes to ours: what a person at a terminal sees, escape codes included.
+    const rows = Array.from({ length: 120 }, (_, i) => `${creds.users[i % 30]!.user_id},0.${String(1 + (i % 9)).padStart(2, "0")},USD,ach,tty-2026-12-${i},,`);
+    const csv = join(dataDir, "tty.csv");
+    writeFileSync(csv, `user_id,amount,currency,rail,customer_transaction_id,destination,metadata.note\n${rows.join("\n")}\n`);
+    const c = creds.clients[0]!;
+    const command = `${process.execPath} src/cli/bin.js payouts submit ${csv} --wait --poll-ms 50`;
+    const r = await new Promise<Run>((resolve) => {
+      execFile(
+        "script",
+        ["-qfec", command, "/dev/null"],
+        { env: { ...process.env, BATCHGATE_URL: server.base, BATCHGATE_CLIENT_ID: String(c.client_id), BATCHGATE_CLIENT_SECRET: c.client_secret }, timeout: 60_000 },
+        (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout, stderr }),
+      );
+    });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const out = r.stdout;
+    // Redrawn in place: each frame starts with a carriage return and a clear-line, no newline between frames.
+    const frames = [...out.matchAll(/\r\x1b\[2K(\[[#.]{20}\] (\d+)\/120 [^\r\n]*)/g)];
+    expect(frames.length).toBeGreaterThanOrEqual(2);
+    const done = frames.map((m) => Number(m[2]));
+    for (let i = 1; i < done.length; i++) expect(done[i]).toBeGreaterThanOrEqual(done[i - 1]!);
+    expect(frames.at(-1)![1]).toMatch(/^\[#{20}\] 120\/120 100% · 120 ok · 0 failed/);
+    // The last frame ends with a line break before the summary starts.
+    const last = out.lastIndexOf("\r\x1b[2K");
+    const after = out.slice(last).replace(/^\r\x1b\[2K[^\r\n]*/, "");
+    expect(after).toMatch(/^\r?\n(?:\S[^\r\n]*\r?\n)*batch batch_[A-Za-z0-9]+ completed · [^\r\n]*120 items of this file/);
+  }, 60_000);
+});
