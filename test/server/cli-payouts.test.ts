@@ -5,7 +5,8 @@
  * without a destination: plain progress lines, the summary, the failed-items file, money conserved
  * (read from the SQLite file itself), a re-run of the same file that pays nothing again, `status`,
  * `results --status failed --csv`, the failed-items file submitted again after a fix (only the
- * rail leg or the fixed item runs again), and a bad file that submits nothing.
+ * rail leg or the fixed item runs again), and a bad file that submits nothing. Last, the same CLI
+ * on a pseudo-terminal (util-linux `script`): the progress line redrawn in place.
  */
 import { execFile } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
