@@ -13,6 +13,9 @@
  *   script may have run. transfer and beginPayout are idempotent by id, so retrying the same
  *   request (same Idempotency-Key, hence same payment id) can never move money twice.
  * - Reconnection never stops (capped exponential backoff with jitter).
+ * - Auto-pipelining (`enableAutoPipelining`): the single commands issued in one tick (a batch's
+ *   rate-limit scripts, its wallet reads) go out in one write and come back in one read. Each
+ *   keeps its own result, error and timeout; explicit pipelines and MULTI are sent as they are.
  */
 import { Redis, type RedisOptions } from "ioredis";
 
@@ -75,6 +78,7 @@ export function openRedis(url: string, opts: OpenRedisOptions = {}): Redis {
     enableOfflineQueue: false,
     autoResendUnfulfilledCommands: false,
     enableReadyCheck: true,
+    enableAutoPipelining: true,
     retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 10), maxDelay) + Math.floor(Math.random() * 100),
     connectionName: opts.connectionName,
     ...opts.redisOptions,

@@ -680,10 +680,14 @@ export class RedisStore implements Store {
       );
       return { walletId: w.walletId, userId: w.userId, currency: w.currency, balance: funding, status: "active", createdAt: w.createdAt };
     },
+    // Three commands rather than a pipeline: the client's auto-pipelining sends those of every call
+    // started in the same tick in one write (a pipeline is a write of its own).
     getWallet: async (walletId: string): Promise<Wallet | null> => {
-      const [h, balance, status] = results(
-        await this.redis.pipeline().hgetall(this.k.wallet(walletId)).hget(this.k.balances(), walletId).hget(this.k.walletStatus(), walletId).exec(),
-      ) as [Record<string, string>, string | null, string | null];
+      const [h, balance, status] = await Promise.all([
+        this.redis.hgetall(this.k.wallet(walletId)),
+        this.redis.hget(this.k.balances(), walletId),
+        this.redis.hget(this.k.walletStatus(), walletId),
+      ]);
       return h.walletId === undefined ? null : walletOf(h, balance, status);
     },
     listWallets: async (userId: string): Promise<Wallet[]> => {
