@@ -370,7 +370,20 @@ redis.call('ZADD', KEYS[2], e, KEYS[1])
 return 0
 `;
 
+/**
+ * KEYS: wallet, balances, wallet_status
+ * ARGV: walletId
+ * Returns nil for no such wallet, else {wallet hash as field/value pairs, balance, status or false}:
+ * one command (and one consistent read) for what would be three.
+ */
+const GET_WALLET = `
+local h = redis.call('HGETALL', KEYS[1])
+if #h == 0 then return nil end
+return {h, redis.call('HGET', KEYS[2], ARGV[1]) or false, redis.call('HGET', KEYS[3], ARGV[1]) or false}
+`;
+
 const SCRIPTS = {
+  bgGetWallet: { numberOfKeys: 3, lua: GET_WALLET },
   bgCreateWallet: { numberOfKeys: 6, lua: CREATE_WALLET },
   bgTransfer: { numberOfKeys: 7, lua: TRANSFER },
   bgReversePayment: { numberOfKeys: 5, lua: REVERSE },
@@ -680,14 +693,16 @@ export class RedisStore implements Store {
       );
       return { walletId: w.walletId, userId: w.userId, currency: w.currency, balance: funding, status: "active", createdAt: w.createdAt };
     },
-    // Three commands rather than a pipeline: the client's auto-pipelining sends those of every call
-    // started in the same tick in one write (a pipeline is a write of its own).
+    // One script rather than a pipeline: the client's auto-pipelining sends the commands of every
+    // call started in the same tick in one write (a pipeline is a write of its own).
     getWallet: async (walletId: string): Promise<Wallet | null> => {
-      const [h, balance, status] = await Promise.all([
-        this.redis.hgetall(this.k.wallet(walletId)),
-        this.redis.hget(this.k.balances(), walletId),
-        this.redis.hget(this.k.walletStatus(), walletId),
-      ]);
+      const r = (await this.script("bgGetWallet", [this.k.wallet(walletId), this.k.balances(), this.k.walletStatus()], [walletId])) as
+        | [string[], string | null, string | null]
+        | null;
+      if (r === null) return null;
+      const [pairs, balance, status] = r;
+      const h: Record<string, string> = {};
+      for (let i = 0; i + 1 < pairs.length; i += 2) h[pairs[i]!] = pairs[i + 1]!;
       return h.walletId === undefined ? null : walletOf(h, balance, status);
     },
     listWallets: async (userId: string): Promise<Wallet[]> => {
