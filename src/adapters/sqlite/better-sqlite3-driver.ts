@@ -58,6 +58,7 @@ export function openBetterSqlite(opts: BetterSqliteOptions): SqlDriver {
         throw e;
       }
     },
+    inTransaction: () => db.inTransaction,
     close: () => db.close(),
   };
 }

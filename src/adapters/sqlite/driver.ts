@@ -20,5 +20,7 @@ export interface SqlDriver {
   transaction<T>(fn: () => T): T;
   /** Runs fn in one read (deferred) transaction: its reads see one snapshot. fn must not write. */
   readTransaction<T>(fn: () => T): T;
+  /** Whether a transaction (read or write) is open on this connection now. */
+  inTransaction(): boolean;
   close(): void;
 }

@@ -31,6 +31,7 @@ export interface DurableObjectSqlStorage {
 
 export function durableObjectSqlDriver(storage: DurableObjectSqlStorage): SqlDriver {
   const sql = storage.sql;
+  let depth = 0;
   const rows = <T>(query: string, params: readonly SqlValue[] = []): T[] => sql.exec(query, ...params).toArray() as T[];
   return {
     exec: (query) => void sql.exec(query).toArray(),
@@ -40,9 +41,18 @@ export function durableObjectSqlDriver(storage: DurableObjectSqlStorage): SqlDri
     },
     get: <T>(query: string, params?: readonly SqlValue[]) => rows<T>(query, params)[0],
     all: <T>(query: string, params?: readonly SqlValue[]) => rows<T>(query, params),
-    transaction: (fn) => storage.transactionSync(fn),
+    transaction: (fn) =>
+      storage.transactionSync(() => {
+        depth++;
+        try {
+          return fn();
+        } finally {
+          depth--;
+        }
+      }),
     // The object runs one request at a time: its reads are a snapshot already; a transaction adds nothing.
     readTransaction: (fn) => fn(),
+    inTransaction: () => depth > 0,
     // The runtime owns the database; there is nothing to close.
     close: () => {},
   };

@@ -155,6 +155,21 @@ CREATE INDEX webhook_attempts_endpoint ON webhook_attempts(endpoint_id, seq);
     name: "payout items: customer batch and transaction ids",
     sql: PAYOUT_ITEMS_MIGRATION_SQL,
   },
+  {
+    version: 12,
+    name: "wallets version: a counter every write to wallets bumps, by trigger (the exact wallet cache)",
+    // A later migration that rebuilds the wallets table must create these triggers again
+    // (test/stores/wallet-cache.test.ts fails if a write to wallets leaves the version alone).
+    sql: `
+INSERT OR IGNORE INTO meta (key, value) VALUES ('wallets_version', '0');
+CREATE TRIGGER wallets_version_insert AFTER INSERT ON wallets BEGIN
+  UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'wallets_version'; END;
+CREATE TRIGGER wallets_version_update AFTER UPDATE ON wallets BEGIN
+  UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'wallets_version'; END;
+CREATE TRIGGER wallets_version_delete AFTER DELETE ON wallets BEGIN
+  UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'wallets_version'; END;
+`,
+  },
 ];
 
 export class MigrationError extends Error {

@@ -82,9 +82,14 @@ const SQL = {
   bumpCredentialsVersion: BUMP_CREDENTIALS_VERSION,
   credentialsVersion:
     "SELECT (SELECT value FROM meta WHERE key = 'credentials_epoch') || ':' || (SELECT value FROM meta WHERE key = 'credentials_version') AS v",
+  walletsVersion:
+    "SELECT (SELECT value FROM meta WHERE key = 'credentials_epoch') || ':' || (SELECT value FROM meta WHERE key = 'wallets_version') AS v",
   upsertIdem: `${insertOf("idempotency", ["scope", "key", ...idempotencyRecord.fields])}
     ON CONFLICT(scope, key) DO UPDATE SET ${idempotencyRecord.fields.map((f) => `${column(f)} = excluded.${column(f)}`).join(", ")}`,
 } as const;
+
+/** Wallets kept by the snapshot wallet cache at most; past it the cache starts again. */
+const WALLET_CACHE_MAX = 50_000;
 
 export class SqlStore implements Store {
   /** Brings the schema up to date (src/adapters/sqlite/migrations.ts) before anything else. */
@@ -156,8 +161,46 @@ export class SqlStore implements Store {
     credentialsVersionSync: (): string | null => this.credentialsVersionNow(),
   };
 
+  /**
+   * Wallets read in read snapshots, kept while the wallets version (bumped by trigger in the same
+   * transaction as every write to the table, by any process: migration 12) is the one they were
+   * read at. `walletsLive` is set only inside a snapshot this store began and after that
+   * snapshot's version read; anywhere else a wallet is read from the table.
+   */
+  private readonly walletCache = new Map<string, Wallet>();
+  private walletCacheTag: string | null = null;
+  private walletsLive = false;
+
   readSnapshot<T>(fn: () => T): T {
-    return this.db.readTransaction(fn);
+    // Inside another transaction (a write's, possibly with its own uncommitted wallet changes),
+    // the reads just share it, uncached.
+    if (this.db.inTransaction()) return fn();
+    return this.db.readTransaction(() => {
+      const tag = this.db.get<{ v: string | null }>(SQL.walletsVersion)?.v ?? null;
+      if (tag !== this.walletCacheTag || tag === null) {
+        this.walletCache.clear();
+        this.walletCacheTag = tag;
+      }
+      this.walletsLive = tag !== null;
+      try {
+        return fn();
+      } finally {
+        this.walletsLive = false;
+      }
+    });
+  }
+
+  /** A wallet in a snapshot: from the cache when read at this version, else read and kept. */
+  private snapshotWallet(walletId: string): Wallet | null {
+    if (!this.walletsLive) return this.walletRow(walletId);
+    const hit = this.walletCache.get(walletId);
+    if (hit) return hit;
+    const w = this.walletRow(walletId);
+    if (w) {
+      if (this.walletCache.size >= WALLET_CACHE_MAX) this.walletCache.clear();
+      this.walletCache.set(walletId, Object.freeze(w));
+    }
+    return w;
   }
 
   readonly idempotency = {
@@ -205,7 +248,7 @@ export class SqlStore implements Store {
 
   private readonly reads: LedgerReadsSync = {
     getUser: (userId) => this.one(SQL.user, [userId], userRecord),
-    getWallet: (walletId) => this.walletRow(walletId),
+    getWallet: (walletId) => this.snapshotWallet(walletId),
     listWallets: (userId) => this.db.all<Fields>(SQL.wallets, [userId]).map(walletRecord.from),
     getPayment: (paymentId) => this.paymentRow(paymentId),
     getPayout: (payoutId) => this.payoutRow(payoutId),
