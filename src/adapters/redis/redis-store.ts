@@ -373,13 +373,14 @@ return 0
 /**
  * KEYS: wallet, balances, wallet_status
  * ARGV: walletId
- * Returns nil for no such wallet, else {wallet hash as field/value pairs, balance, status or false}:
- * one command (and one consistent read) for what would be three.
+ * Returns nil for no such wallet, else the JSON text of [wallet hash as field/value pairs, balance,
+ * status or false]: one command (and one consistent read) for what would be three, answered as one
+ * string (decoding one bulk string and JSON.parse cost the client less than a nested reply).
  */
 const GET_WALLET = `
 local h = redis.call('HGETALL', KEYS[1])
 if #h == 0 then return nil end
-return {h, redis.call('HGET', KEYS[2], ARGV[1]) or false, redis.call('HGET', KEYS[3], ARGV[1]) or false}
+return cjson.encode({h, redis.call('HGET', KEYS[2], ARGV[1]) or false, redis.call('HGET', KEYS[3], ARGV[1]) or false})
 `;
 
 const SCRIPTS = {
@@ -696,14 +697,12 @@ export class RedisStore implements Store {
     // One script rather than a pipeline: the client's auto-pipelining sends the commands of every
     // call started in the same tick in one write (a pipeline is a write of its own).
     getWallet: async (walletId: string): Promise<Wallet | null> => {
-      const r = (await this.script("bgGetWallet", [this.k.wallet(walletId), this.k.balances(), this.k.walletStatus()], [walletId])) as
-        | [string[], string | null, string | null]
-        | null;
-      if (r === null) return null;
-      const [pairs, balance, status] = r;
+      const text = (await this.script("bgGetWallet", [this.k.wallet(walletId), this.k.balances(), this.k.walletStatus()], [walletId])) as string | null;
+      if (text === null) return null;
+      const [pairs, balance, status] = JSON.parse(text) as [string[], string | false, string | false];
       const h: Record<string, string> = {};
       for (let i = 0; i + 1 < pairs.length; i += 2) h[pairs[i]!] = pairs[i + 1]!;
-      return h.walletId === undefined ? null : walletOf(h, balance, status);
+      return h.walletId === undefined ? null : walletOf(h, balance || null, status || null);
     },
     listWallets: async (userId: string): Promise<Wallet[]> => {
       const ids = await this.redis.zrange(this.k.userWallets(userId), "0", "-1");
