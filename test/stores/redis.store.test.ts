@@ -63,6 +63,40 @@ describeRedis("RedisStore", () => {
       return { a, b };
     }
 
+    it("answers the wallet reads asked for in one tick with one script, each with its own wallet", async () => {
+      await withStore(async (store) => {
+        await seed(store, 500);
+        await store.ledger.setWalletStatus("wb", "frozen");
+        // Count what the real client sends (a spy on its send, not a stand-in for it).
+        const client = (store as unknown as { redis: Redis }).redis;
+        const sent: string[] = [];
+        const send = client.sendCommand.bind(client);
+        client.sendCommand = ((cmd: { name: string }, ...rest: unknown[]) => {
+          sent.push(cmd.name);
+          return (send as (...a: unknown[]) => unknown)(cmd, ...rest);
+        }) as typeof client.sendCommand;
+        // 250 reads in one tick (more than one script's share), unknown ids and repeats among them.
+        const ids = Array.from({ length: 250 }, (_, i) => (i % 5 === 0 ? "wa" : i % 5 === 1 ? "wb" : i % 5 === 2 ? `none${i}` : i % 5 === 3 ? "wa" : "wb"));
+        const got = await Promise.all(ids.map((id) => store.ledger.getWallet(id)));
+        client.sendCommand = send;
+        for (let i = 0; i < ids.length; i++) {
+          const id = ids[i]!;
+          if (id.startsWith("none")) expect(got[i]).toBeNull();
+          else if (id === "wa") expect(got[i]).toMatchObject({ walletId: "wa", userId: "u1", currency: "USD", balance: 500, status: "active", createdAt: T });
+          else expect(got[i]).toMatchObject({ walletId: "wb", balance: 0, status: "frozen" });
+        }
+        // Three scripts (100 reads at most each), nothing else.
+        expect(sent.filter((n) => n === "evalsha" || n === "eval")).toHaveLength(3);
+        expect(sent.every((n) => n === "evalsha" || n === "eval" || n === "script")).toBe(true);
+        // A read asked for after a payment returned sees the payment.
+        await store.ledger.setWalletStatus("wb", "active");
+        const pay = await store.ledger.transfer({ paymentId: "p_after2", userId: "u1", fromWalletId: "wa", toWalletId: "wb", amount: 7, currency: "USD", description: null, now: T });
+        expect(pay.ok).toBe(true);
+        const [a, b] = await Promise.all([store.ledger.getWallet("wa"), store.ledger.getWallet("wb")]);
+        expect([a!.balance, b!.balance]).toEqual([493, 7]);
+      });
+    });
+
     it("keeps every key under the {prefix} hash tag and the layout version", async () => {
       await withStore(async (store, prefix) => {
         await seed(store, 500);

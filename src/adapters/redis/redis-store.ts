@@ -371,20 +371,33 @@ return 0
 `;
 
 /**
- * KEYS: wallet, balances, wallet_status
- * ARGV: walletId
- * Returns nil for no such wallet, else the JSON text of [wallet hash as field/value pairs, balance,
- * status or false]: one command (and one consistent read) for what would be three, answered as one
- * string (decoding one bulk string and JSON.parse cost the client less than a nested reply).
+ * KEYS: balances, wallet_status, then one wallet key per id; ARGV: the wallet ids, in that order.
+ * Returns the JSON text of one entry per id: false for no such wallet, else [the wallet hash as
+ * field/value pairs, balance, status or false]. The wallet reads a process asks for in one tick,
+ * in one command and one consistent read; one JSON string costs the client less to decode than a
+ * nested reply.
  */
-const GET_WALLET = `
-local h = redis.call('HGETALL', KEYS[1])
-if #h == 0 then return nil end
-return cjson.encode({h, redis.call('HGET', KEYS[2], ARGV[1]) or false, redis.call('HGET', KEYS[3], ARGV[1]) or false})
+const GET_WALLETS = `
+local out = {}
+for i = 1, #ARGV do
+  local h = redis.call('HGETALL', KEYS[i + 2])
+  if #h == 0 then
+    out[i] = false
+  else
+    out[i] = {h, redis.call('HGET', KEYS[1], ARGV[i]) or false, redis.call('HGET', KEYS[2], ARGV[i]) or false}
+  end
+end
+return cjson.encode(out)
 `;
 
+/** Wallet reads sent in one GET_WALLETS at most (a script blocks Redis while it runs). */
+const WALLET_READS_PER_SCRIPT = 100;
+
+type WalletReply = [string[], string | false, string | false];
+
 const SCRIPTS = {
-  bgGetWallet: { numberOfKeys: 3, lua: GET_WALLET },
+  // Its number of keys is the first argument of each call.
+  bgGetWallets: { numberOfKeys: undefined, lua: GET_WALLETS },
   bgCreateWallet: { numberOfKeys: 6, lua: CREATE_WALLET },
   bgTransfer: { numberOfKeys: 7, lua: TRANSFER },
   bgReversePayment: { numberOfKeys: 5, lua: REVERSE },
@@ -441,6 +454,15 @@ function fieldsOrNull(h: Record<string, string>, idField: string): Fields | null
 
 function walletOf(h: Record<string, string>, balance: string | null, status: string | null): Wallet {
   return walletRecord.from({ ...h, balance: balance ?? undefined, status: status ?? undefined });
+}
+
+/** A wallet from GET_WALLETS's answer for it (false or a hash without an id: none). */
+function walletFromReply(reply: WalletReply | false): Wallet | null {
+  if (reply === false) return null;
+  const [pairs, balance, status] = reply;
+  const h: Record<string, string> = {};
+  for (let i = 0; i + 1 < pairs.length; i += 2) h[pairs[i]!] = pairs[i + 1]!;
+  return h.walletId === undefined ? null : walletOf(h, balance || null, status || null);
 }
 
 /** Every method of a port, with Redis-unreachable errors rethrown as StoreUnavailableError. */
@@ -535,6 +557,42 @@ export class RedisStore implements Store {
     getWallet: (walletId) => this.ledger.getWallet(walletId),
   });
   readonly audit: AuditStore = this.admin.audit;
+
+  /** Wallet reads asked for in this tick, not yet sent (ledger.getWallet). */
+  private walletReads: { walletId: string; resolve: (w: Wallet | null) => void; reject: (e: unknown) => void }[] | null = null;
+
+  private sendWalletReads(): void {
+    const reads = this.walletReads ?? [];
+    this.walletReads = null;
+    for (let at = 0; at < reads.length; at += WALLET_READS_PER_SCRIPT) {
+      const part = reads.slice(at, at + WALLET_READS_PER_SCRIPT);
+      const ids = part.map((r) => r.walletId);
+      const keys = [this.k.balances(), this.k.walletStatus(), ...ids.map((id) => this.k.wallet(id))];
+      const fn = (this.redis as unknown as Record<string, ScriptFn>).bgGetWallets;
+      fn.call(this.redis, String(keys.length), ...keys, ...ids).then(
+        (text) => {
+          let replies: (WalletReply | false)[];
+          try {
+            replies = JSON.parse(String(text)) as (WalletReply | false)[];
+            if (!Array.isArray(replies) || replies.length !== part.length) throw new Error(`wallet reads: ${part.length} asked, ${String(text).slice(0, 80)} answered`);
+          } catch (e) {
+            for (const r of part) r.reject(e);
+            return;
+          }
+          for (let i = 0; i < part.length; i++) {
+            try {
+              part[i]!.resolve(walletFromReply(replies[i]!));
+            } catch (e) {
+              part[i]!.reject(e);
+            }
+          }
+        },
+        (e: unknown) => {
+          for (const r of part) r.reject(e);
+        },
+      );
+    }
+  }
 
   private script(name: ScriptName, keys: string[], args: string[]): Promise<unknown> {
     const fn = (this.redis as unknown as Record<string, ScriptFn>)[name];
@@ -696,14 +754,16 @@ export class RedisStore implements Store {
     },
     // One script rather than a pipeline: the client's auto-pipelining sends the commands of every
     // call started in the same tick in one write (a pipeline is a write of its own).
-    getWallet: async (walletId: string): Promise<Wallet | null> => {
-      const text = (await this.script("bgGetWallet", [this.k.wallet(walletId), this.k.balances(), this.k.walletStatus()], [walletId])) as string | null;
-      if (text === null) return null;
-      const [pairs, balance, status] = JSON.parse(text) as [string[], string | false, string | false];
-      const h: Record<string, string> = {};
-      for (let i = 0; i + 1 < pairs.length; i += 2) h[pairs[i]!] = pairs[i + 1]!;
-      return h.walletId === undefined ? null : walletOf(h, balance || null, status || null);
-    },
+    // The wallet reads asked for in one tick (a batch's lookups start in one) go as one script:
+    // each is answered as of that script's run, which is after the read was asked for.
+    getWallet: (walletId: string): Promise<Wallet | null> =>
+      new Promise<Wallet | null>((resolve, reject) => {
+        if (this.walletReads === null) {
+          this.walletReads = [];
+          queueMicrotask(() => this.sendWalletReads());
+        }
+        this.walletReads.push({ walletId, resolve, reject });
+      }),
     listWallets: async (userId: string): Promise<Wallet[]> => {
       const ids = await this.redis.zrange(this.k.userWallets(userId), "0", "-1");
       if (ids.length === 0) return [];
