@@ -40,12 +40,27 @@ const fromS = Number(flag("--from-s") ?? 0);
 const toS = Number(flag("--to-s") ?? Infinity);
 const calls = Number(flag("--calls") ?? 0);
 const top = Number(flag("--top") ?? 40);
+const usage = "usage: tsx scripts/profile-report.ts <file.cpuprofile> [--from-s S] [--to-s S] [--calls N] [--top N]\n";
+if (args.includes("--help") || args.includes("-h")) {
+  process.stdout.write(usage);
+  process.exit(0);
+}
+const unknown = args.find((a) => a.startsWith("-"));
 const file = args[0];
-if (!file) {
-  process.stderr.write("usage: tsx scripts/profile-report.ts <file.cpuprofile> [--from-s S] [--to-s S] [--calls N] [--top N]\n");
+if (!file || unknown) {
+  process.stderr.write(`${unknown ? `unknown option ${unknown}\n` : ""}${usage}`);
   process.exit(1);
 }
-const prof = JSON.parse(readFileSync(file, "utf8")) as Profile;
+// A server with worker threads leaves one profile per thread (CPU.<date>.<pid>.<thread>.…); a
+// glob passes them all. The first, thread 0, is the main thread: the one summarised.
+if (args.length > 1) process.stderr.write(`summarising ${file}; left out: ${args.slice(1).join(", ")}\n`);
+let prof: Profile;
+try {
+  prof = JSON.parse(readFileSync(file, "utf8")) as Profile;
+} catch (e) {
+  process.stderr.write(`cannot read ${file} as a .cpuprofile: ${(e as Error).message}\n`);
+  process.exit(1);
+}
 
 const byId = new Map<number, ProfileNode>();
 const parent = new Map<number, number>();
