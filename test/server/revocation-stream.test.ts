@@ -14,6 +14,7 @@ import { RedisStore } from "../../src/adapters/redis/redis-store.js";
 import { openBetterSqlite } from "../../src/adapters/sqlite/better-sqlite3-driver.js";
 import { SqlStore } from "../../src/adapters/sqlite/sql-store.js";
 import type { Store } from "../../src/ports/store.js";
+import { streamAroundChange } from "../helpers/batch-stream.js";
 import { makeGateway, tempDir } from "../helpers/gateway.js";
 import { startServer, type RunningServer } from "../helpers/process.js";
 import { deleteRedisPrefix, describeRedis, REDIS_URL, uniquePrefix } from "../helpers/redis.js";
@@ -45,37 +46,8 @@ const find = (u: User, ref: string) => ({ call: "/wallet/find", authorization: u
 async function changeDuringStream(creds: Creds, senders: Send[], victim: User, bystander: User, change: () => Promise<unknown>) {
   const client = creds.clients[0];
   const body = JSON.stringify({ client_id: client.client_id, client_secret: client.client_secret, calls: [find(victim, "victim"), find(bystander, "bystander")] });
-  let changed = false;
-  let stop = false;
-  const seen: { after: boolean; victim: CallResult; bystander: CallResult }[] = [];
+  const seen = (await streamAroundChange(senders, body, change)).map(({ phase, answer: [v, b] }) => ({ after: phase === "after", victim: v, bystander: b }));
   const counts = () => ({ before: seen.filter((s) => !s.after).length, after: seen.filter((s) => s.after).length });
-  let failed: unknown;
-  const loops = senders.map(async (send) => {
-    try {
-      while (!stop) {
-        const after = changed;
-        const [v, b] = await send(body);
-        seen.push({ after, victim: v, bystander: b });
-        // In process, a batch can complete without ever leaving the microtask queue: let timers run.
-        await new Promise((r) => setImmediate(r));
-      }
-    } catch (e) {
-      failed ??= e;
-      stop = true;
-    }
-  });
-  const until = async (ok: () => boolean) => {
-    const deadline = Date.now() + 20_000;
-    while (!ok() && !stop && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-  };
-  await until(() => counts().before >= 10);
-  await change();
-  changed = true;
-  await until(() => counts().after >= 10 * senders.length);
-  stop = true;
-  await Promise.all(loops);
-  if (failed) throw failed;
-
   expect(counts().before).toBeGreaterThanOrEqual(10);
   expect(counts().after).toBeGreaterThanOrEqual(10 * senders.length);
   for (const s of seen) {

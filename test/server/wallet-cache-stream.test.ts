@@ -12,6 +12,7 @@ import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openBetterSqlite } from "../../src/adapters/sqlite/better-sqlite3-driver.js";
 import { SqlStore } from "../../src/adapters/sqlite/sql-store.js";
+import { type Phase, streamAroundChange } from "../helpers/batch-stream.js";
 import { makeGateway, tempDir } from "../helpers/gateway.js";
 import { startServer, type RunningServer } from "../helpers/process.js";
 
@@ -28,7 +29,6 @@ interface Creds {
 // answers may show either balance; "after" answers (sent once the change returned) only the new one.
 type CallResult = { reference_id: string; status: number; response: { balance?: string; wallet_id?: string } };
 type Send = (body: string) => Promise<CallResult[]>;
-type Phase = "before" | "during" | "after";
 
 const UNLIMITED = { CLIENT_RATE_LIMIT_POINTS: "1000000000", TOKEN_RATE_LIMIT_POINTS: "1000000000" };
 const find = (u: User, ref: string) => ({ call: "/wallet/find", authorization: u.access_token, reference_id: ref, parameters: { wallet_id: u.wallets[0].wallet_id } });
@@ -41,41 +41,15 @@ const find = (u: User, ref: string) => ({ call: "/wallet/find", authorization: u
 async function balancesAroundChange(creds: Creds, senders: Send[], watched: User, bystander: User, change: () => Promise<unknown>) {
   const client = creds.clients[0];
   const body = JSON.stringify({ client_id: client.client_id, client_secret: client.client_secret, calls: [find(watched, "watched"), find(bystander, "bystander")] });
-  let phase = "before" as Phase;
-  let stop = false;
-  const seen: { phase: Phase; balance: string }[] = [];
-  let failed: unknown;
-  const loops = senders.map(async (send) => {
-    try {
-      while (!stop) {
-        const sentIn = phase;
-        const [w, b] = await send(body);
-        expect(w).toMatchObject({ reference_id: "watched", status: 200, response: { wallet_id: watched.wallets[0].wallet_id } });
-        expect(b).toMatchObject({ reference_id: "bystander", status: 200, response: { wallet_id: bystander.wallets[0].wallet_id } });
-        seen.push({ phase: sentIn, balance: w.response.balance! });
-        await new Promise((r) => setImmediate(r));
-      }
-    } catch (e) {
-      failed ??= e;
-      stop = true;
-    }
-  });
-  const until = async (ok: () => boolean) => {
-    const deadline = Date.now() + 20_000;
-    while (!ok() && !stop && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-  };
+  const seen = await streamAroundChange(senders, body, change);
+  for (const { answer: [w, b] } of seen) {
+    expect(w).toMatchObject({ reference_id: "watched", status: 200, response: { wallet_id: watched.wallets[0].wallet_id } });
+    expect(b).toMatchObject({ reference_id: "bystander", status: 200, response: { wallet_id: bystander.wallets[0].wallet_id } });
+  }
   const count = (p: Phase) => seen.filter((s) => s.phase === p).length;
-  await until(() => count("before") >= 10);
-  phase = "during";
-  await change();
-  phase = "after";
-  await until(() => count("after") >= 10 * senders.length);
-  stop = true;
-  await Promise.all(loops);
-  if (failed) throw failed;
   expect(count("before")).toBeGreaterThanOrEqual(10);
   expect(count("after")).toBeGreaterThanOrEqual(10 * senders.length);
-  const of = (p: Phase) => [...new Set(seen.filter((s) => s.phase === p).map((s) => s.balance))];
+  const of = (p: Phase) => [...new Set(seen.filter((s) => s.phase === p).map((s) => s.answer[0]!.response.balance!))];
   return { before: of("before"), after: of("after") };
 }
 
