@@ -568,8 +568,7 @@ export class RedisStore implements Store {
       const part = reads.slice(at, at + WALLET_READS_PER_SCRIPT);
       const ids = part.map((r) => r.walletId);
       const keys = [this.k.balances(), this.k.walletStatus(), ...ids.map((id) => this.k.wallet(id))];
-      const fn = (this.redis as unknown as Record<string, ScriptFn>).bgGetWallets;
-      fn.call(this.redis, String(keys.length), ...keys, ...ids).then(
+      this.script("bgGetWallets", keys, ids).then(
         (text) => {
           let replies: (WalletReply | false)[];
           try {
@@ -596,6 +595,8 @@ export class RedisStore implements Store {
 
   private script(name: ScriptName, keys: string[], args: string[]): Promise<unknown> {
     const fn = (this.redis as unknown as Record<string, ScriptFn>)[name];
+    // A script defined without a number of keys takes it as its first argument.
+    if (SCRIPTS[name].numberOfKeys === undefined) return fn.call(this.redis, String(keys.length), ...keys, ...args);
     return fn.call(this.redis, ...keys, ...args);
   }
 
@@ -752,10 +753,8 @@ export class RedisStore implements Store {
       );
       return { walletId: w.walletId, userId: w.userId, currency: w.currency, balance: funding, status: "active", createdAt: w.createdAt };
     },
-    // One script rather than a pipeline: the client's auto-pipelining sends the commands of every
-    // call started in the same tick in one write (a pipeline is a write of its own).
-    // The wallet reads asked for in one tick (a batch's lookups start in one) go as one script:
-    // each is answered as of that script's run, which is after the read was asked for.
+    // The wallet reads asked for in one tick (a batch's lookups start in one) go as one script
+    // (sendWalletReads): each is answered as of that script's run, after the read was asked for.
     getWallet: (walletId: string): Promise<Wallet | null> =>
       new Promise<Wallet | null>((resolve, reject) => {
         if (this.walletReads === null) {
